@@ -1,0 +1,59 @@
+"""The error family users can hit; each message says what to do."""
+
+from __future__ import annotations
+
+
+class DigestbotError(Exception):
+    """Base of every error digestbot reports to a user instead of a traceback."""
+
+
+class SettingsError(DigestbotError):
+    """A setting is missing or malformed."""
+
+
+class ContentError(DigestbotError):
+    """The content store holds a file that does not validate."""
+
+
+class WeekError(DigestbotError, ValueError):
+    """A week argument is neither an ISO week (2024-W16) nor a date (2024-04-17)."""
+
+
+class NothingToPublish(DigestbotError):
+    """No week has ready papers that were not already published."""
+
+
+class IssueRefused(DigestbotError):
+    """Publishing refuses an issue that holds invalid or draft papers."""
+
+
+class ImportFailed(DigestbotError):
+    """An importer could not reach or understand its source."""
+
+
+class SubscriberError(DigestbotError):
+    """A subscriber address or language is invalid."""
+
+
+class TokenError(DigestbotError):
+    """A signed token is forged, tampered with or expired."""
+
+
+class DeliveryError(DigestbotError):
+    """Sending one copy failed."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying later (429, 4xx SMTP, network, 5xx)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying will not help (403 blocked, 5xx SMTP bounce, chat not found)."""
+
+    def __init__(self, message: str, deactivate: bool = False) -> None:
+        super().__init__(message)
+        self.deactivate = deactivate

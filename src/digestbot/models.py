@@ -1,0 +1,156 @@
+"""The domain's values: Paper, Issue, Language, Destination. Frozen dataclasses, no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+
+
+class Language(enum.StrEnum):
+    """The language a reader gets: Chinese, English, or both side by side."""
+
+    ZH = "zh"
+    EN = "en"
+    BOTH = "both"
+
+    @classmethod
+    def parse(cls, value: str) -> Language:
+        """Accept ``zh``/``en``/``both`` and common spellings (``zh-CN``, ``中文``)."""
+        v = value.strip().lower().replace("_", "-")
+        if v in ("zh", "cn", "zh-cn", "zh-hans", "zh-tw", "zh-hant", "chinese", "中文"):
+            return cls.ZH
+        if v.startswith("en") or v in ("english", "英文"):
+            return cls.EN
+        if v in ("both", "all", "zh+en", "en+zh", "双语"):
+            return cls.BOTH
+        raise ValueError(f"unknown language {value!r}: use zh, en or both")
+
+    @property
+    def shows_zh(self) -> bool:
+        return self is not Language.EN
+
+    @property
+    def shows_en(self) -> bool:
+        return self is not Language.ZH
+
+
+class Status(enum.StrEnum):
+    """Editorial status of a paper: drafts are never published."""
+
+    DRAFT = "draft"
+    READY = "ready"
+
+
+class Channel(enum.StrEnum):
+    """How a copy of an issue travels."""
+
+    TELEGRAM = "telegram"
+    EMAIL = "email"
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Where a paper lives besides arXiv."""
+
+    code: str | None = None
+    project: str | None = None
+    hf: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One paper as the content store holds it."""
+
+    arxiv_id: str
+    title_en: str
+    date: dt.date
+    title_zh: str = ""
+    summary_en: str = ""
+    summary_zh: str = ""
+    authors: tuple[str, ...] = ()
+    links: Links = field(default_factory=Links)
+    score: int = 0
+    tags: tuple[str, ...] = ()
+    status: Status = Status.DRAFT
+    abstract: str = ""
+
+    @property
+    def abs_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv_id}"
+
+    @property
+    def pdf_url(self) -> str:
+        return f"https://arxiv.org/pdf/{self.arxiv_id}"
+
+    @property
+    def hf_url(self) -> str:
+        return self.links.hf or f"https://huggingface.co/papers/{self.arxiv_id}"
+
+    def title(self, lang: Language) -> str:
+        """The title to show first in ``lang``; English when no Chinese title exists."""
+        if lang is Language.ZH and self.title_zh:
+            return self.title_zh
+        return self.title_en
+
+    def summary(self, lang: Language) -> str:
+        if lang is Language.ZH:
+            return self.summary_zh or self.summary_en
+        return self.summary_en or self.summary_zh
+
+
+@dataclass(frozen=True, slots=True)
+class IssueOverride:
+    """An editor's override of one week: explicit papers, intros, a custom title."""
+
+    papers: tuple[str, ...] = ()
+    intro_zh: str = ""
+    intro_en: str = ""
+    title_zh: str = ""
+    title_en: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One week's digest: the selected papers, in order, with titles in both languages."""
+
+    week: str
+    title_zh: str
+    title_en: str
+    start: dt.date
+    end: dt.date
+    papers: tuple[Paper, ...]
+    intro_zh: str = ""
+    intro_en: str = ""
+
+    def title(self, lang: Language) -> str:
+        if lang is Language.ZH:
+            return self.title_zh
+        if lang is Language.EN:
+            return self.title_en
+        return f"{self.title_zh} / {self.title_en}"
+
+    def intro(self, lang: Language) -> str:
+        if lang is Language.ZH:
+            return self.intro_zh
+        if lang is Language.EN:
+            return self.intro_en
+        return "\n\n".join(t for t in (self.intro_zh, self.intro_en) if t)
+
+    @property
+    def paper_ids(self) -> tuple[str, ...]:
+        return tuple(p.arxiv_id for p in self.papers)
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where one copy of an issue goes: a chat, a mailbox, or an outbox preview slot."""
+
+    channel: Channel
+    address: str
+    lang: Language
+    subscriber_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel.value}:{self.address}"
