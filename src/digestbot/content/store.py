@@ -1,0 +1,276 @@
+"""The content store: load and validate paper files and week overrides; write importer output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from digestbot.content import frontmatter
+from digestbot.content.schema import OverrideFile, PaperFile
+from digestbot.errors import WeekError
+from digestbot.models import IssueOverride, Links, Paper, Status
+from digestbot.weeks import Week
+
+#: Fields importers own and may refresh on re-import; everything else belongs to editors.
+MACHINE_FIELDS = frozenset({"score", "links"})
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with one file, reported as ``path:line: field: message``."""
+
+    path: Path
+    line: int
+    field: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.field}: {self.message}"
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Everything the store held at one load: valid papers, overrides, and what was wrong."""
+
+    papers: dict[str, Paper] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+    overrides: dict[Week, IssueOverride] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    invalid_ids: dict[str, Path] = field(default_factory=dict)
+    files: int = 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity != "error"]
+
+    def problems_for(self, arxiv_ids: Iterable[str]) -> list[str]:
+        """Why each of these papers cannot be published (draft, invalid, missing)."""
+        out = []
+        for pid in arxiv_ids:
+            paper = self.papers.get(pid)
+            if pid in self.invalid_ids:
+                out.append(f"{pid}: its file {self.invalid_ids[pid]} does not validate")
+            elif paper is None:
+                out.append(f"{pid}: no such paper in the content store")
+            elif paper.status is not Status.READY:
+                out.append(f"{pid}: status is draft (set status: ready in {self.paths[pid]})")
+        return out
+
+
+def _paper_from(model: PaperFile, body: str) -> Paper:
+    return Paper(
+        arxiv_id=model.arxiv_id,
+        title_en=model.title_en,
+        title_zh=model.title_zh,
+        summary_en=model.summary_en,
+        summary_zh=model.summary_zh,
+        date=model.date,
+        authors=tuple(model.authors),
+        links=Links(code=model.links.code, project=model.links.project, hf=model.links.hf),
+        score=model.score,
+        tags=tuple(model.tags),
+        status=model.status,
+        abstract=body.strip(),
+    )
+
+
+def _describe(err: Mapping[str, Any]) -> tuple[str, str]:
+    loc = ".".join(str(p) for p in err["loc"]) or "front matter"
+    kind = err["type"]
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "missing":
+        msg = "required field is missing"
+    elif kind == "extra_forbidden":
+        msg = "unknown field (check its spelling)"
+    return loc, msg
+
+
+class ContentStore:
+    """Paper files under ``<root>/papers/<year>/<id>.md`` and overrides under ``<root>/issues``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def papers_dir(self) -> Path:
+        return self.root / "papers"
+
+    @property
+    def issues_dir(self) -> Path:
+        return self.root / "issues"
+
+    def paper_path(self, arxiv_id: str, date: dt.date) -> Path:
+        return self.papers_dir / f"{date.year}" / f"{arxiv_id.replace('/', '_')}.md"
+
+    def _paper_files(self) -> list[Path]:
+        if not self.papers_dir.is_dir():
+            return []
+        out: list[Path] = []
+        for dirpath, _dirs, names in os.walk(self.papers_dir):
+            out.extend(Path(dirpath) / n for n in names if n.endswith(".md"))
+        out.sort()
+        return out
+
+    def load(self) -> Snapshot:
+        """Load every file; invalid ones become problems and the rest still load."""
+        snap = Snapshot()
+        for path in self._paper_files():
+            snap.files += 1
+            self._load_paper(path, snap)
+        if self.issues_dir.is_dir():
+            for path in sorted(self.issues_dir.glob("*.y*ml")):
+                snap.files += 1
+                self._load_override(path, snap)
+        for paper in snap.papers.values():
+            if paper.status is Status.DRAFT:
+                snap.problems.append(
+                    Problem(
+                        snap.paths[paper.arxiv_id],
+                        1,
+                        "status",
+                        "draft: not published until an editor sets status: ready",
+                        "warning",
+                    )
+                )
+        snap.problems.sort(key=lambda p: (str(p.path), p.line))
+        return snap
+
+    def _load_paper(self, path: Path, snap: Snapshot) -> None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            snap.problems.append(Problem(path, 1, "file", f"cannot read: {exc}"))
+            return
+        try:
+            doc = frontmatter.parse(text)
+        except frontmatter.FrontMatterError as exc:
+            snap.problems.append(Problem(path, exc.line, "front matter", str(exc)))
+            return
+        try:
+            model = PaperFile.model_validate(doc.meta)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc, msg = _describe(err)
+                line = doc.line_of(str(err["loc"][0])) if err["loc"] else 1
+                snap.problems.append(Problem(path, line, loc, msg))
+            raw_id = doc.meta.get("arxiv_id")
+            if isinstance(raw_id, str):
+                snap.invalid_ids[raw_id.strip()] = path
+            return
+        expected = model.arxiv_id.replace("/", "_")
+        if path.stem != expected:
+            snap.problems.append(
+                Problem(
+                    path,
+                    doc.line_of("arxiv_id"),
+                    "arxiv_id",
+                    f"{model.arxiv_id} does not match the file name: rename it to {expected}.md",
+                )
+            )
+            snap.invalid_ids[model.arxiv_id] = path
+            return
+        if model.arxiv_id in snap.papers:
+            first = snap.paths[model.arxiv_id]
+            snap.problems.append(
+                Problem(
+                    path,
+                    doc.line_of("arxiv_id"),
+                    "arxiv_id",
+                    f"duplicate id {model.arxiv_id}: also in {first}; keep one file",
+                )
+            )
+            return
+        snap.papers[model.arxiv_id] = _paper_from(model, doc.body)
+        snap.paths[model.arxiv_id] = path
+
+    def _load_override(self, path: Path, snap: Snapshot) -> None:
+        try:
+            week = Week.parse(path.stem)
+        except WeekError:
+            snap.problems.append(
+                Problem(path, 1, "file", "name an override file by its week, e.g. 2024-W16.yaml")
+            )
+            return
+        try:
+            text = path.read_text(encoding="utf-8")
+            data = yaml.safe_load(text) or {}
+        except (OSError, UnicodeDecodeError) as exc:
+            snap.problems.append(Problem(path, 1, "file", f"cannot read: {exc}"))
+            return
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else 1
+            snap.problems.append(Problem(path, line, "yaml", f"YAML does not parse: {exc}"))
+            return
+        doc = frontmatter.Document(data if isinstance(data, dict) else {}, "", "\n" + text, 0)
+        try:
+            model = OverrideFile.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc, msg = _describe(err)
+                line = doc.line_of(str(err["loc"][0])) - 1 if err["loc"] else 1
+                snap.problems.append(Problem(path, max(line, 1), loc, msg))
+            return
+        for pid in model.papers:
+            if pid not in snap.papers and pid not in snap.invalid_ids:
+                snap.problems.append(
+                    Problem(path, _line_in(text, pid), "papers", f"{pid}: no such paper")
+                )
+            elif pid in snap.papers and snap.papers[pid].status is not Status.READY:
+                snap.problems.append(
+                    Problem(
+                        path,
+                        _line_in(text, pid),
+                        "papers",
+                        f"{pid} is a draft: set status: ready in {snap.paths[pid]} "
+                        "or drop it from this week",
+                    )
+                )
+        snap.overrides[week] = IssueOverride(
+            papers=tuple(model.papers),
+            intro_zh=model.intro_zh,
+            intro_en=model.intro_en,
+            title_zh=model.title_zh,
+            title_en=model.title_en,
+        )
+
+    # -- writing (importers, summarizer) --------------------------------------------------
+
+    def read_meta(self, path: Path) -> tuple[dict[str, Any], str]:
+        doc = frontmatter.parse(path.read_text(encoding="utf-8"))
+        return doc.meta, doc.body
+
+    def write_meta(self, path: Path, meta: dict[str, Any], body: str = "") -> None:
+        """Write a file atomically (temp file + rename), so a crash never leaves half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(frontmatter.dump(meta, body), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def find_path(self, arxiv_id: str) -> Path | None:
+        """The file holding ``arxiv_id``, wherever its year folder is."""
+        name = f"{arxiv_id.replace('/', '_')}.md"
+        if not self.papers_dir.is_dir():
+            return None
+        for year_dir in sorted(self.papers_dir.iterdir()):
+            candidate = year_dir / name
+            if candidate.is_file():
+                return candidate
+        return None
+
+
+def _line_in(text: str, needle: str) -> int:
+    idx = text.find(needle)
+    return 1 if idx < 0 else text.count("\n", 0, idx) + 1

@@ -1,0 +1,1 @@
+"""The database: SQLAlchemy Core tables, the async engine, and Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Delivery: the ledger, the publisher that drains it, and one Sender per transport."""

@@ -1,0 +1,409 @@
+"""The delivery ledger: one row per (issue, destination), planned first, then claimed and drained."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from digestbot.db.tables import deliveries, issues
+from digestbot.models import Channel, Destination, Issue, Language
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class IssueRecord:
+    id: int
+    week: str
+    title_zh: str
+    title_en: str
+    paper_ids: tuple[str, ...]
+    status: str
+    channels: frozenset[str]
+    source: str
+    created_at: dt.datetime
+    published_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One claimed row: who gets which issue, over which transport, and how far it got."""
+
+    id: int
+    issue_id: int
+    channel: Channel
+    address: str
+    transport: str
+    lang: Language
+    subscriber_id: int | None
+    parts_sent: int
+    attempts: int
+    lease_owner: str | None
+
+    @property
+    def destination(self) -> Destination:
+        return Destination(self.channel, self.address, self.lang, self.subscriber_id)
+
+
+def _issue(row: Any) -> IssueRecord:
+    return IssueRecord(
+        id=row.id,
+        week=row.week,
+        title_zh=row.title_zh,
+        title_en=row.title_en,
+        paper_ids=tuple(json.loads(row.paper_ids)),
+        status=row.status,
+        channels=frozenset(c for c in row.channels.split(",") if c),
+        source=row.source,
+        created_at=row.created_at,
+        published_at=row.published_at,
+    )
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        issue_id=row.issue_id,
+        channel=Channel(row.channel),
+        address=row.address,
+        transport=row.transport,
+        lang=Language(row.lang),
+        subscriber_id=row.subscriber_id,
+        parts_sent=row.parts_sent,
+        attempts=row.attempts,
+        lease_owner=row.lease_owner,
+    )
+
+
+class Ledger:
+    """Plans and drains deliveries. Safe for several processes on PostgreSQL (SKIP LOCKED)."""
+
+    def __init__(self, engine: AsyncEngine, lease_seconds: float = 120.0) -> None:
+        self.engine = engine
+        self.lease = dt.timedelta(seconds=lease_seconds)
+        self.dialect = engine.dialect.name
+
+    def _insert(self, table: Any) -> Any:
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    # -- issues ---------------------------------------------------------------------------
+
+    async def get_issue(self, week: str) -> IssueRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(issues).where(issues.c.week == week))).first()
+        return _issue(row) if row else None
+
+    async def list_issues(self, *, published_only: bool = True) -> list[IssueRecord]:
+        q = select(issues).order_by(issues.c.week.desc())
+        if published_only:
+            q = q.where(issues.c.status == "published")
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [_issue(r) for r in rows]
+
+    async def published_paper_ids(self, before_week: str | None = None) -> set[str]:
+        """Papers carried by issues already planned or published (optionally: earlier weeks)."""
+        q = select(issues.c.paper_ids, issues.c.week)
+        if before_week is not None:
+            q = q.where(issues.c.week != before_week)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        out: set[str] = set()
+        for r in rows:
+            out.update(json.loads(r.paper_ids))
+        return out
+
+    async def plan(
+        self,
+        issue: Issue,
+        destinations: Sequence[tuple[Destination, str]],
+        channels: frozenset[str],
+        *,
+        source: str = "digestbot",
+    ) -> IssueRecord:
+        """Create the issue row (if new) and one pending row per destination, in one transaction.
+
+        Unique keys make this idempotent: planning twice adds nothing.
+        """
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                self._insert(issues)
+                .values(
+                    week=issue.week,
+                    title_zh=issue.title_zh,
+                    title_en=issue.title_en,
+                    paper_ids=json.dumps(list(issue.paper_ids)),
+                    status="sending",
+                    channels="",
+                    source=source,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["week"])
+            )
+            row = (await conn.execute(select(issues).where(issues.c.week == issue.week))).one()
+            rows = [
+                {
+                    "issue_id": row.id,
+                    "channel": d.channel.value,
+                    "address": d.address,
+                    "transport": transport,
+                    "lang": d.lang.value,
+                    "subscriber_id": d.subscriber_id,
+                    "status": PENDING,
+                    "parts_sent": 0,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for d, transport in destinations
+            ]
+            for start in range(0, len(rows), 2000):
+                chunk = rows[start : start + 2000]
+                await conn.execute(
+                    self._insert(deliveries).on_conflict_do_nothing(
+                        index_elements=["issue_id", "channel", "address"]
+                    ),
+                    chunk,
+                )
+            merged = sorted(set(_issue(row).channels) | set(channels))
+            await conn.execute(
+                update(issues)
+                .where(issues.c.id == row.id)
+                .values(channels=",".join(merged), status="sending")
+            )
+            row = (await conn.execute(select(issues).where(issues.c.id == row.id))).one()
+        return _issue(row)
+
+    async def record_published_issue(
+        self, issue: Issue, published_at: dt.datetime, *, source: str
+    ) -> bool:
+        """Record an issue published elsewhere (an imported archive); True if it was new."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                self._insert(issues)
+                .values(
+                    week=issue.week,
+                    title_zh=issue.title_zh,
+                    title_en=issue.title_en,
+                    paper_ids=json.dumps(list(issue.paper_ids)),
+                    status="published",
+                    channels="",
+                    source=source,
+                    created_at=published_at,
+                    published_at=published_at,
+                )
+                .on_conflict_do_nothing(index_elements=["week"])
+            )
+        return bool(result.rowcount)
+
+    async def finish_if_done(self, issue_id: int) -> bool:
+        """Mark the issue published once no row is pending or sending."""
+        async with self.engine.begin() as conn:
+            left = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(deliveries)
+                    .where(
+                        deliveries.c.issue_id == issue_id,
+                        deliveries.c.status.in_([PENDING, SENDING]),
+                    )
+                )
+            ).scalar_one()
+            if left:
+                return False
+            await conn.execute(
+                update(issues)
+                .where(issues.c.id == issue_id, issues.c.status != "published")
+                .values(status="published", published_at=utcnow())
+            )
+        return True
+
+    # -- draining -------------------------------------------------------------------------
+
+    async def claim(
+        self, issue_id: int, owner: str, batch: int, *, transports: Sequence[str] | None = None
+    ) -> list[Delivery]:
+        """Lease up to ``batch`` due rows: pending ones, and sending ones whose lease expired."""
+        now = utcnow()
+        due = and_(
+            deliveries.c.issue_id == issue_id,
+            deliveries.c.next_attempt_at <= now,
+            or_(
+                deliveries.c.status == PENDING,
+                and_(deliveries.c.status == SENDING, deliveries.c.lease_until < now),
+            ),
+        )
+        if transports is not None:
+            due = and_(due, deliveries.c.transport.in_(list(transports)))
+        ids_q = select(deliveries.c.id).where(due).order_by(deliveries.c.id).limit(batch)
+        if self.dialect == "postgresql":
+            ids_q = ids_q.with_for_update(skip_locked=True)
+        stmt = (
+            update(deliveries)
+            .where(deliveries.c.id.in_(ids_q.scalar_subquery()), due)
+            .values(
+                status=SENDING,
+                lease_owner=owner,
+                lease_until=now + self.lease,
+                attempts=deliveries.c.attempts + 1,
+            )
+            .returning(*deliveries.c)
+        )
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
+
+    async def checkpoint(self, delivery_id: int, owner: str, parts_sent: int) -> bool:
+        """Re-check the lease right before a send, extend it, and record progress.
+
+        False means another worker took the row over: the caller must not send.
+        """
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id == delivery_id,
+                    deliveries.c.lease_owner == owner,
+                    deliveries.c.status == SENDING,
+                    deliveries.c.lease_until >= now,
+                )
+                .values(lease_until=now + self.lease, parts_sent=parts_sent)
+            )
+        return result.rowcount == 1
+
+    async def _finish(self, conn: AsyncConnection, delivery_id: int, owner: str, **values: Any) -> bool:
+        result = await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id, deliveries.c.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None, **values)
+        )
+        return result.rowcount == 1
+
+    async def mark_sent(self, delivery_id: int, owner: str, parts_sent: int) -> bool:
+        async with self.engine.begin() as conn:
+            return await self._finish(
+                conn, delivery_id, owner, status=SENT, parts_sent=parts_sent, sent_at=utcnow(),
+                last_error=None,
+            )
+
+    async def mark_many_sent(self, items: Sequence[tuple[int, int]], owner: str) -> None:
+        """Record a batch of finished sends in one transaction (fan-out speed)."""
+        if not items:
+            return
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            for delivery_id, parts in items:
+                await self._finish(
+                    conn, delivery_id, owner, status=SENT, parts_sent=parts, sent_at=now,
+                    last_error=None,
+                )
+
+    async def retry_later(
+        self, delivery_id: int, owner: str, error: str, delay: float, parts_sent: int | None = None
+    ) -> bool:
+        values: dict[str, Any] = {
+            "status": PENDING,
+            "last_error": error[:2000],
+            "next_attempt_at": utcnow() + dt.timedelta(seconds=delay),
+        }
+        if parts_sent is not None:
+            values["parts_sent"] = parts_sent
+        async with self.engine.begin() as conn:
+            return await self._finish(conn, delivery_id, owner, **values)
+
+    async def mark_failed(self, delivery_id: int, owner: str, error: str) -> bool:
+        async with self.engine.begin() as conn:
+            return await self._finish(
+                conn, delivery_id, owner, status=FAILED, last_error=error[:2000]
+            )
+
+    async def mark_skipped(self, delivery_id: int, owner: str, reason: str) -> bool:
+        async with self.engine.begin() as conn:
+            return await self._finish(
+                conn, delivery_id, owner, status=SKIPPED, last_error=reason[:2000]
+            )
+
+    async def release(self, delivery_id: int, owner: str, parts_sent: int) -> None:
+        """Give a row back untouched (clean shutdown): the next drain resumes it."""
+        async with self.engine.begin() as conn:
+            await self._finish(conn, delivery_id, owner, status=PENDING, parts_sent=parts_sent)
+
+    async def next_due(self, issue_id: int) -> dt.datetime | None:
+        """When the earliest not-yet-finished row becomes due again, if any."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        func.min(deliveries.c.next_attempt_at), func.min(deliveries.c.lease_until)
+                    ).where(
+                        deliveries.c.issue_id == issue_id,
+                        deliveries.c.status.in_([PENDING, SENDING]),
+                    )
+                )
+            ).one()
+        candidates = [
+            t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t for t in row if t is not None
+        ]
+        return min(candidates) if candidates else None
+
+    async def counts(self, issue_id: int | None = None) -> dict[tuple[str, str], int]:
+        """Rows by (channel, status), for one issue or all."""
+        q = select(deliveries.c.channel, deliveries.c.status, func.count()).group_by(
+            deliveries.c.channel, deliveries.c.status
+        )
+        if issue_id is not None:
+            q = q.where(deliveries.c.issue_id == issue_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    async def failures(self, issue_id: int, limit: int = 20) -> list[tuple[str, str, str]]:
+        q = (
+            select(deliveries.c.channel, deliveries.c.address, deliveries.c.last_error)
+            .where(deliveries.c.issue_id == issue_id, deliveries.c.status == FAILED)
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [(r[0], r[1], r[2] or "") for r in rows]
+
+    async def backlog(self) -> int:
+        async with self.engine.connect() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(deliveries)
+                        .where(deliveries.c.status.in_([PENDING, SENDING]))
+                    )
+                ).scalar_one()
+            )
+
+    async def unfinished_issues(self) -> list[IssueRecord]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(issues).where(issues.c.status == "sending").order_by(issues.c.week)
+                )
+            ).all()
+        return [_issue(r) for r in rows]

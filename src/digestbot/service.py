@@ -1,0 +1,596 @@
+"""The one service: check, preview, publish, subscribers, archive; every shell calls into it."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from digestbot.content.store import ContentStore, Problem, Snapshot
+from digestbot.db.engine import upgrade
+from digestbot.delivery.ledger import IssueRecord, Ledger
+from digestbot.delivery.publisher import DrainStats, Publisher
+from digestbot.delivery.senders import Content, RenderOptions, Sender
+from digestbot.errors import IssueRefused, NothingToPublish
+from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
+from digestbot.render.templates import Templates
+from digestbot.selection import latest_week, make_issue, select_papers
+from digestbot.settings import Settings
+from digestbot.db.tables import bot_users, chat_migrations
+from digestbot.delivery.ledger import Delivery
+from digestbot.delivery.mailer import Mailer
+from digestbot.render.confirm import render_confirmation
+from digestbot.subscribers import (
+    ACTIVE,
+    BLOCKED,
+    PENDING,
+    UNSUBSCRIBED,
+    Subscriber,
+    Subscribers,
+    Tokens,
+    normalize_email,
+)
+from digestbot.weeks import Week
+
+log = logging.getLogger("digestbot")
+
+Format = Literal["telegram", "email", "text", "web"]
+PREVIEW_LANGS = (Language.ZH, Language.EN, Language.BOTH)
+
+
+@dataclass(slots=True)
+class CheckReport:
+    files: int
+    papers: int
+    ready: int
+    overrides: int
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+    def summary(self) -> str:
+        errors = sum(1 for p in self.problems if p.severity == "error")
+        warnings = len(self.problems) - errors
+        head = (
+            f"{self.files} files: {self.papers} papers ({self.ready} ready), "
+            f"{self.overrides} week overrides"
+        )
+        if errors:
+            return f"{head}; {errors} errors, {warnings} warnings"
+        return f"ok: {head}" + (f"; {warnings} warnings" if warnings else "")
+
+
+@dataclass(slots=True)
+class ChannelReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    pending: int = 0
+
+
+@dataclass(slots=True)
+class PublishReport:
+    week: str
+    title: str
+    papers: int
+    dry_run: bool = False
+    already_published: bool = False
+    destinations: list[tuple[Destination, str]] = field(default_factory=list)
+    channels: dict[str, ChannelReport] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    complete: bool = False
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        out = [f"{self.week} {self.title}: {self.papers} papers"]
+        if self.already_published:
+            out.append(f"{self.week} is already published: nothing new to send.")
+            return out
+        if self.dry_run:
+            out.append(f"dry run: would send to {len(self.destinations)} destinations:")
+            for d, transport in self.destinations:
+                out.append(f"  {d.channel.value} {d.address} ({d.lang.value}) via {transport}")
+            out.extend(self.notes)
+            return out
+        for name, c in sorted(self.channels.items()):
+            line = (
+                f"{name}: {c.sent} sent, {c.retried} retried, {c.failed} failed, "
+                f"{c.skipped} skipped"
+            )
+            if c.pending:
+                line += f", {c.pending} waiting to retry"
+            out.append(line)
+        for channel, address, error in self.failures:
+            out.append(f"  failed {channel} {address}: {error}")
+        out.extend(self.notes)
+        if self.complete:
+            out.append(f"{self.week} published in {self.seconds:.1f}s.")
+        else:
+            out.append(
+                f"{self.week} not finished: run `digestbot publish --week {self.week}` "
+                "again (or keep `digestbot run` going) to resume from the ledger."
+            )
+        return out
+
+
+class Service:
+    """Owns the content store, the database, the ledger and the publisher."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: AsyncEngine,
+        store: ContentStore,
+        templates: Templates,
+        senders: dict[str, Sender],
+        telegram_transport: str,
+        email_transport: str,
+        mailer: Mailer,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.store = store
+        self.templates = templates
+        self.senders = senders
+        self.telegram_transport = telegram_transport
+        self.email_transport = email_transport
+        self.mailer = mailer
+        self.ledger = Ledger(engine)
+        self.subscribers = Subscribers(engine)
+        self.tokens = Tokens(
+            settings.secret_key.get_secret_value(), settings.confirm_token_hours * 3600
+        )
+        self._snapshot: Snapshot | None = None
+        self.publisher = Publisher(
+            self.ledger,
+            senders,
+            on_migrated=self._on_migrated,
+            on_deactivate=self._on_deactivate,
+            on_bounce=self._on_bounce,
+        )
+        self._publish_lock = asyncio.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await upgrade(self.engine)
+        for sender in self.senders.values():
+            await sender.start()
+
+    async def close(self) -> None:
+        for sender in self.senders.values():
+            await sender.close()
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Service:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- content --------------------------------------------------------------------------
+
+    def snapshot(self, *, reload: bool = False) -> Snapshot:
+        if self._snapshot is None or reload:
+            self._snapshot = self.store.load()
+        return self._snapshot
+
+    def check(self) -> CheckReport:
+        snap = self.snapshot(reload=True)
+        return CheckReport(
+            files=snap.files,
+            papers=len(snap.papers),
+            ready=sum(1 for p in snap.papers.values() if p.status is Status.READY),
+            overrides=len(snap.overrides),
+            problems=snap.problems,
+        )
+
+    def render_options(self) -> RenderOptions:
+        s = self.settings
+        return RenderOptions(
+            templates=self.templates,
+            zh_chars=s.summary_zh_chars,
+            en_words=s.summary_en_words,
+            public_url=s.public_url,
+            sender=s.smtp.sender,
+            list_id=s.list_id,
+        )
+
+    def unsubscribe_url(self, channel: Channel, address: str) -> str:
+        return f"{self.settings.public_url}/unsubscribe/{self.tokens.unsubscribe_token(channel, address)}"
+
+    def content_for(self, issue: Issue) -> Content:
+        return Content(issue, self.render_options(), self.unsubscribe_url)
+
+    async def resolve_week(self, week: str | Week | None) -> Week:
+        """The week asked for, or the latest one with ready papers not yet published."""
+        if isinstance(week, Week):
+            return week
+        if week:
+            return Week.parse(week)
+        snap = self.snapshot()
+        published = {Week.parse(r.week) for r in await self.ledger.list_issues()}
+        found = latest_week(snap.papers.values(), published)
+        if found is None:
+            found = latest_week(snap.papers.values())
+        if found is None:
+            raise NothingToPublish(
+                f"no ready papers in {self.store.root}: import some "
+                "(`digestbot import hf --week W`) and set status: ready"
+            )
+        return found
+
+    async def build_issue(self, week: Week, record: IssueRecord | None = None) -> Issue:
+        """The issue for ``week``: frozen to its recorded papers once it has been planned."""
+        snap = self.snapshot()
+        override = snap.overrides.get(week)
+        if record is not None:
+            problems = snap.problems_for(record.paper_ids)
+            if problems:
+                raise IssueRefused(f"{week} cannot be sent: " + "; ".join(problems))
+            papers: list[Paper] = [snap.papers[pid] for pid in record.paper_ids]
+        else:
+            if override is not None and override.papers:
+                problems = snap.problems_for(override.papers)
+                if problems:
+                    raise IssueRefused(
+                        f"{week}: the override file lists papers that cannot be published: "
+                        + "; ".join(problems)
+                    )
+            published = await self.ledger.published_paper_ids(before_week=str(week))
+            papers = select_papers(
+                snap.papers,
+                week,
+                published=published,
+                override=override,
+                cap=self.settings.papers_per_issue,
+            )
+        return make_issue(week, papers, override)
+
+    async def issue_for(self, week: str | Week | None) -> Issue:
+        w = await self.resolve_week(week)
+        record = await self.ledger.get_issue(str(w))
+        return await self.build_issue(w, record)
+
+    async def preview(self, week: str | Week | None, fmt: Format, lang: Language) -> str:
+        issue = await self.issue_for(week)
+        if not issue.papers:
+            raise NothingToPublish(f"{issue.week} has no ready papers to show")
+        content = self.content_for(issue)
+        if fmt == "telegram":
+            parts = content.telegram(lang)
+            return "\n\n".join(
+                f"<!-- message {i + 1}/{len(parts)} -->\n{p}" for i, p in enumerate(parts)
+            )
+        if fmt == "email":
+            msg = content.email_message("preview@outbox.invalid", lang)
+            return msg.as_string()
+        if fmt == "text":
+            from digestbot.render.plain import render_text
+
+            return render_text(
+                issue,
+                lang,
+                templates=self.templates,
+                zh_chars=self.settings.summary_zh_chars,
+                en_words=self.settings.summary_en_words,
+                public_url=self.settings.public_url,
+            )
+        from digestbot.render.web import render_web_issue
+
+        return render_web_issue(
+            issue, lang, templates=self.templates, public_url=self.settings.public_url
+        )
+
+    # -- publishing -----------------------------------------------------------------------
+
+    async def _chat_migrations(self) -> dict[str, str]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(chat_migrations))).all()
+        return {r.old_chat_id: r.new_chat_id for r in rows}
+
+    async def destinations(
+        self, channels: frozenset[str]
+    ) -> tuple[list[tuple[Destination, str]], list[str]]:
+        """Who gets a copy, over which transport; preview slots when nobody is configured."""
+        notes: list[str] = []
+        out: list[tuple[Destination, str]] = []
+        tg, mail = self.telegram_transport, self.email_transport
+        tg_subs = await self.subscribers.active(Channel.TELEGRAM)
+        mail_subs = await self.subscribers.active(Channel.EMAIL)
+        configured = bool(self.settings.telegram.channels or tg_subs or mail_subs)
+        if "telegram" in channels:
+            moved = await self._chat_migrations()
+            for ch in self.settings.telegram.channels:
+                chat = moved.get(str(ch.chat_id), str(ch.chat_id))
+                out.append((Destination(Channel.TELEGRAM, chat, ch.lang), tg))
+            out.extend((d, tg) for d in tg_subs)
+        if "email" in channels:
+            out.extend((d, mail) for d in mail_subs)
+        outbox = self.settings.outbox_dir
+        if not configured:
+            notes.append(
+                "No channel or subscriber is configured yet: one preview copy per language "
+                f"went to {outbox}/."
+            )
+            for lang in PREVIEW_LANGS:
+                if "telegram" in channels:
+                    out.append((Destination(Channel.TELEGRAM, f"preview-{lang}", lang), "outbox"))
+                if "email" in channels:
+                    out.append(
+                        (Destination(Channel.EMAIL, f"preview-{lang}@outbox.invalid", lang), "outbox")
+                    )
+        if "telegram" in channels and tg == "outbox":
+            notes.append(
+                "No Telegram token (DIGESTBOT_TELEGRAM__TOKEN): Telegram messages were written "
+                f"to {outbox / 'telegram'}/ instead of being sent."
+            )
+        if "email" in channels and mail == "outbox":
+            notes.append(
+                "No SMTP host (DIGESTBOT_SMTP__HOST): emails were written to "
+                f"{outbox / 'mail'}/ as .eml files instead of being sent."
+            )
+        return out, notes
+
+    async def publish(
+        self,
+        week: str | Week | None = None,
+        *,
+        dry_run: bool = False,
+        only: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> PublishReport:
+        """Plan the week's deliveries in the ledger, then drain them. Safe to run again."""
+        started = time.monotonic()
+        wanted = frozenset({only}) if only else frozenset({"telegram", "email"})
+        async with self._publish_lock:
+            w = await self.resolve_week(week)
+            record = await self.ledger.get_issue(str(w))
+            if record is not None and record.status == "published" and wanted <= record.channels:
+                return PublishReport(
+                    str(w), record.title_zh, len(record.paper_ids), already_published=True
+                )
+            if record is not None and record.source != "digestbot":
+                return PublishReport(
+                    str(w), record.title_zh, len(record.paper_ids), already_published=True
+                )
+            issue = await self.build_issue(w, record)
+            if not issue.papers:
+                raise NothingToPublish(
+                    f"{w} has no ready papers that were not already published: "
+                    "import or mark papers ready first"
+                )
+            missing = wanted - (record.channels if record else frozenset())
+            dests, notes = await self.destinations(missing)
+            report = PublishReport(str(w), issue.title_zh, len(issue.papers), dry_run=dry_run)
+            report.destinations, report.notes = dests, notes
+            if dry_run:
+                return report
+            if missing or record is None:
+                record = await self.ledger.plan(issue, dests, missing)
+            assert record is not None
+            total = sum(
+                n for (_c, status), n in (await self.ledger.counts(record.id)).items()
+                if status in ("pending", "sending")
+            )
+            done = 0
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress is not None:
+                    progress(done, total)
+
+            stats = await self.publisher.drain(
+                record.id, self.content_for(issue), progress=tick, stop=stop
+            )
+            report.complete = await self.ledger.finish_if_done(record.id)
+            await self._fill_report(report, record.id, stats)
+            report.seconds = time.monotonic() - started
+            if report.complete:
+                log.info("published %s to %d destinations", w, len(dests))
+            return report
+
+    async def resume_unfinished(self, stop: asyncio.Event | None = None) -> list[PublishReport]:
+        """Drain every issue whose ledger still has rows (after a crash or a retry wait)."""
+        reports = []
+        for record in await self.ledger.unfinished_issues():
+            reports.append(await self.publish(record.week, stop=stop))
+        return reports
+
+    async def _fill_report(self, report: PublishReport, issue_id: int, stats: DrainStats) -> None:
+        counts = await self.ledger.counts(issue_id)
+        for (channel, status), n in counts.items():
+            c = report.channels.setdefault(channel, ChannelReport())
+            if status == "sent":
+                c.sent += n
+            elif status == "failed":
+                c.failed += n
+            elif status == "skipped":
+                c.skipped += n
+            else:
+                c.pending += n
+        for channel, n in stats.retried.items():
+            report.channels.setdefault(channel, ChannelReport()).retried += n
+        report.failures = await self.ledger.failures(issue_id)
+        if report.failures:
+            report.notes.append(
+                "Failures are recorded in the deliveries table (status failed, last_error)."
+            )
+
+    # -- delivery hooks -------------------------------------------------------------------
+
+    async def _on_migrated(self, row: object, new_address: str) -> None:
+        assert isinstance(row, Delivery)
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(chat_migrations)
+                .values(old_chat_id=row.address, new_chat_id=new_address, migrated_at=utc_now())
+                .on_conflict_do_update(
+                    index_elements=["old_chat_id"], set_={"new_chat_id": new_address}
+                )
+            )
+        await self.subscribers.change_address(Channel.TELEGRAM, row.address, new_address)
+
+    async def _on_deactivate(self, row: object, reason: str) -> None:
+        assert isinstance(row, Delivery)
+        await self.subscribers.set_status(row.channel, row.address, BLOCKED, reason)
+
+    async def _on_bounce(self, row: object, reason: str) -> None:
+        assert isinstance(row, Delivery)
+        await self.subscribers.record_bounce(row.address, reason)
+
+    # -- archive and readers --------------------------------------------------------------
+
+    async def published_issues(self) -> list[IssueRecord]:
+        return await self.ledger.list_issues()
+
+    def paper(self, arxiv_id: str) -> Paper | None:
+        return self.snapshot().papers.get(arxiv_id)
+
+    async def published_issue(self, week: str | Week) -> Issue | None:
+        """A published issue as its subscribers received it; None if not published."""
+        w = week if isinstance(week, Week) else Week.parse(week)
+        record = await self.ledger.get_issue(str(w))
+        if record is None or record.status != "published":
+            return None
+        snap = self.snapshot()
+        papers = [snap.papers[pid] for pid in record.paper_ids if pid in snap.papers]
+        issue = make_issue(w, papers, snap.overrides.get(w))
+        return replace(issue, title_zh=record.title_zh, title_en=record.title_en)
+
+    async def latest_issue(self) -> Issue | None:
+        records = await self.ledger.list_issues()
+        return await self.published_issue(records[0].week) if records else None
+
+    async def issues_of_paper(self, arxiv_id: str) -> list[str]:
+        return [r.week for r in await self.ledger.list_issues() if arxiv_id in r.paper_ids]
+
+    # -- bot users and Telegram subscribers ------------------------------------------------
+
+    async def user_lang(self, user_id: str, telegram_code: str | None = None) -> Language:
+        """The language a bot user chose with /lang, else their Telegram language, else zh."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(bot_users.c.lang).where(bot_users.c.user_id == user_id))
+            ).first()
+        if row is not None:
+            return Language(row[0])
+        if telegram_code and telegram_code.lower().startswith("zh"):
+            return Language.ZH
+        if telegram_code:
+            return Language.EN
+        return Language.ZH
+
+    async def set_user_lang(self, user_id: str, lang: Language) -> None:
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        now = utc_now()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(bot_users)
+                .values(user_id=user_id, lang=lang.value, updated_at=now)
+                .on_conflict_do_update(
+                    index_elements=["user_id"], set_={"lang": lang.value, "updated_at": now}
+                )
+            )
+        await self.subscribers.set_lang(Channel.TELEGRAM, user_id, lang)
+
+    async def subscribe_telegram(self, chat_id: str, lang: Language) -> Subscriber:
+        return await self.subscribers.upsert(
+            Channel.TELEGRAM, chat_id, lang, ACTIVE, confirmed=True
+        )
+
+    async def unsubscribe_telegram(self, chat_id: str) -> bool:
+        sub = await self.subscribers.get(Channel.TELEGRAM, chat_id)
+        if sub is None or sub.status != ACTIVE:
+            return False
+        return await self.subscribers.set_status(
+            Channel.TELEGRAM, chat_id, UNSUBSCRIBED, "unsubscribed in the bot"
+        )
+
+    # -- email subscriptions ---------------------------------------------------------------
+
+    async def request_email_subscription(self, raw_email: str, lang: Language) -> None:
+        """Send a confirmation link; the caller answers the same whether or not it exists."""
+        address = normalize_email(raw_email)
+        existing = await self.subscribers.get(Channel.EMAIL, address)
+        if existing is not None and existing.status == ACTIVE:
+            return
+        await self.subscribers.upsert(Channel.EMAIL, address, lang, PENDING, confirmed=False)
+        token = self.tokens.confirm_token(address, lang)
+        url = f"{self.settings.public_url}/confirm/{token}"
+        msg = render_confirmation(
+            address,
+            lang,
+            url,
+            templates=self.templates,
+            sender=self.settings.smtp.sender,
+            domain=self.content_for_domain(),
+        )
+        await self.mailer.send(msg)
+
+    def content_for_domain(self) -> str:
+        host = self.settings.public_url.split("://", 1)[-1].split("/")[0].split(":")[0]
+        return host or "localhost"
+
+    async def confirm_email(self, token: str) -> Subscriber:
+        address, lang = self.tokens.read_confirm(token)
+        return await self.subscribers.upsert(Channel.EMAIL, address, lang, ACTIVE, confirmed=True)
+
+    async def peek_unsubscribe(self, token: str) -> tuple[Channel, str]:
+        """Check an unsubscribe token without acting (GET shows a button; POST acts)."""
+        return self.tokens.read_unsubscribe(token)
+
+    async def unsubscribe(self, token: str) -> tuple[Channel, str]:
+        channel, address = self.tokens.read_unsubscribe(token)
+        sub = await self.subscribers.get(channel, address)
+        if sub is not None and sub.status == ACTIVE:
+            await self.subscribers.set_status(
+                channel, address, UNSUBSCRIBED, "unsubscribed by link"
+            )
+        return channel, address
+
+    # -- status -----------------------------------------------------------------------------
+
+    async def status(self) -> StatusReport:
+        records = await self.ledger.list_issues()
+        return StatusReport(
+            last_issue=records[0] if records else None,
+            subscribers=await self.subscribers.counts(),
+            backlog=await self.ledger.backlog(),
+            papers=len(self.snapshot().papers),
+        )
+
+
+@dataclass(slots=True)
+class StatusReport:
+    last_issue: IssueRecord | None
+    subscribers: dict[tuple[str, str], int]
+    backlog: int
+    papers: int
+    next_run: dt.datetime | None = None
+
+
+def outbox_files(root: Path) -> Sequence[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,46 @@
+"""The only place that builds concrete classes from settings."""
+
+from __future__ import annotations
+
+from digestbot.content.store import ContentStore
+from digestbot.db.engine import make_engine
+from digestbot.delivery.mailer import Mailer, OutboxMailer, SmtpMailer
+from digestbot.delivery.senders import OutboxSender, Sender
+from digestbot.render.templates import Templates
+from digestbot.service import Service
+from digestbot.settings import Settings
+
+
+def build_senders(settings: Settings) -> tuple[dict[str, Sender], str, str]:
+    """The senders this configuration has, and the transport Telegram and email rows use."""
+    senders: dict[str, Sender] = {"outbox": OutboxSender(settings.outbox_dir)}
+    telegram_transport = "outbox"
+    email_transport = "outbox"
+    if settings.telegram.enabled:
+        from digestbot.delivery.telegram import TelegramSender
+
+        senders["telegram"] = TelegramSender(settings.telegram)
+        telegram_transport = "telegram"
+    if settings.smtp.enabled:
+        from digestbot.delivery.smtp import SmtpSender
+
+        senders["smtp"] = SmtpSender(settings.smtp)
+        email_transport = "smtp"
+    return senders, telegram_transport, email_transport
+
+
+def build_service(settings: Settings) -> Service:
+    senders, tg, mail = build_senders(settings)
+    mailer: Mailer = (
+        SmtpMailer(settings.smtp) if settings.smtp.enabled else OutboxMailer(settings.outbox_dir)
+    )
+    return Service(
+        settings,
+        engine=make_engine(settings.database_url),
+        store=ContentStore(settings.content_dir),
+        templates=Templates(settings.templates_dir),
+        senders=senders,
+        telegram_transport=tg,
+        email_transport=mail,
+        mailer=mailer,
+    )

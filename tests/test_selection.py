@@ -1,0 +1,79 @@
+"""Choosing a week's papers: readiness, the week window, history, order, cap and overrides."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from digestbot.models import IssueOverride, Paper, Status
+from digestbot.selection import latest_week, make_issue, select_papers
+from digestbot.weeks import Week
+
+
+def paper(pid: str, day: str, score: int = 0, status: Status = Status.READY) -> Paper:
+    return Paper(pid, f"Title {pid}", dt.date.fromisoformat(day), score=score, status=status)
+
+
+def by_id(*papers: Paper) -> dict[str, Paper]:
+    return {p.arxiv_id: p for p in papers}
+
+
+W16 = Week(2024, 16)
+
+
+def test_orders_by_score_then_date() -> None:
+    store = by_id(
+        paper("2404.00001", "2024-04-16", 5),
+        paper("2404.00002", "2024-04-15", 5),
+        paper("2404.00003", "2024-04-17", 9),
+        paper("2404.00004", "2024-04-19", 1),
+    )
+    chosen = [p.arxiv_id for p in select_papers(store, W16)]
+    assert chosen == ["2404.00003", "2404.00002", "2404.00001", "2404.00004"]
+
+
+def test_drafts_other_weeks_and_published_are_left_out() -> None:
+    store = by_id(
+        paper("2404.00001", "2024-04-15", 3),
+        paper("2404.00002", "2024-04-16", 9, Status.DRAFT),
+        paper("2404.00003", "2024-04-22", 9),
+        paper("2404.00004", "2024-04-14", 9),
+        paper("2404.00005", "2024-04-21", 1),
+    )
+    chosen = select_papers(store, W16, published={"2404.00005"})
+    assert [p.arxiv_id for p in chosen] == ["2404.00001"]
+
+
+def test_cap() -> None:
+    store = by_id(*(paper(f"2404.{i:05d}", "2024-04-16", i) for i in range(25)))
+    chosen = select_papers(store, W16, cap=10)
+    assert len(chosen) == 10
+    assert chosen[0].arxiv_id == "2404.00024"
+    assert chosen[-1].arxiv_id == "2404.00015"
+
+
+def test_override_list_wins_in_its_order() -> None:
+    store = by_id(
+        paper("2404.00001", "2024-04-15", 1),
+        paper("2404.00002", "2024-04-16", 9),
+        paper("2403.00009", "2024-03-01", 9),
+    )
+    override = IssueOverride(
+        papers=("2403.00009", "2404.00001"), title_zh="特别版", intro_en="Two picks."
+    )
+    chosen = select_papers(store, W16, override=override)
+    assert [p.arxiv_id for p in chosen] == ["2403.00009", "2404.00001"]
+    issue = make_issue(W16, chosen, override)
+    assert issue.title_zh == "特别版"
+    assert issue.title_en.startswith("Weekly AI Papers")
+    assert issue.intro_en == "Two picks."
+
+
+def test_latest_unpublished_week() -> None:
+    papers = [
+        paper("2404.00001", "2024-04-15"),
+        paper("2404.00002", "2024-04-23"),
+        paper("2404.00003", "2024-05-01", status=Status.DRAFT),
+    ]
+    assert latest_week(papers) == Week(2024, 17)
+    assert latest_week(papers, {Week(2024, 17)}) == Week(2024, 16)
+    assert latest_week(papers, {Week(2024, 17), Week(2024, 16)}) is None
