@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,7 +76,10 @@ def postgres_url() -> Iterator[str]:
             await conn.execute(text("CREATE SCHEMA public"))
         await engine.dispose()
 
-    asyncio.run(reset())
+    # run on a thread of its own: the caller may already be inside an event loop
+    worker = threading.Thread(target=asyncio.run, args=(reset(),))
+    worker.start()
+    worker.join()
     yield POSTGRES_URL
 
 

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Literal
 
@@ -25,7 +26,7 @@ from digestbot.models import Channel, Destination, Issue, Language, Paper, Statu
 from digestbot.render.templates import Templates
 from digestbot.selection import latest_week, make_issue, select_papers
 from digestbot.settings import Settings
-from digestbot.db.tables import bot_users, chat_migrations
+from digestbot.db.tables import bot_users, chat_migrations, scheduler_runs
 from digestbot.delivery.ledger import Delivery
 from digestbot.delivery.mailer import Mailer
 from digestbot.render.confirm import render_confirmation
@@ -163,6 +164,7 @@ class Service:
             on_bounce=self._on_bounce,
         )
         self._publish_lock = asyncio.Lock()
+        self.next_run: Callable[[], dt.datetime | None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -279,7 +281,7 @@ class Service:
             )
         if fmt == "email":
             msg = content.email_message("preview@outbox.invalid", lang)
-            return msg.as_string()
+            return readable_email(msg)
         if fmt == "text":
             from digestbot.render.plain import render_text
 
@@ -567,6 +569,17 @@ class Service:
             )
         return channel, address
 
+    async def claim_fire(self, job: str, key: str, owner: str) -> bool:
+        """Record one scheduled fire; False if another process already claimed it."""
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                insert(scheduler_runs)
+                .values(job=job, fire_key=key, owner=owner, fired_at=utc_now())
+                .on_conflict_do_nothing(index_elements=["job", "fire_key"])
+            )
+        return bool(result.rowcount)
+
     # -- status -----------------------------------------------------------------------------
 
     async def status(self) -> StatusReport:
@@ -576,6 +589,7 @@ class Service:
             subscribers=await self.subscribers.counts(),
             backlog=await self.ledger.backlog(),
             papers=len(self.snapshot().papers),
+            next_run=self.next_run() if self.next_run is not None else None,
         )
 
 
@@ -586,6 +600,17 @@ class StatusReport:
     backlog: int
     papers: int
     next_run: dt.datetime | None = None
+
+
+def readable_email(msg: EmailMessage) -> str:
+    """Headers, then each part decoded: what `preview --format email` prints."""
+    lines = [f"{k}: {v}" for k, v in msg.items()]
+    for part in msg.walk():
+        if part.get_content_maintype() == "multipart":
+            continue
+        assert isinstance(part, EmailMessage)
+        lines += ["", f"----- {part.get_content_type()} -----", str(part.get_content()).rstrip()]
+    return "\n".join(lines) + "\n"
 
 
 def outbox_files(root: Path) -> Sequence[Path]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -9,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from digestbot.errors import SettingsError
 from digestbot.models import Language
@@ -180,3 +183,22 @@ def load_settings(**overrides: Any) -> Settings:
             for err in exc.errors()
         ]
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+    except SourceError as exc:
+        raise SettingsError(f"invalid settings:\n  {_json_culprit(str(exc))}") from None
+
+
+_JSON_FIELDS = ("DIGESTBOT_TELEGRAM__CHANNELS", "DIGESTBOT_TELEGRAM__ADMINS")
+
+
+def _json_culprit(fallback: str) -> str:
+    """Name the variable whose value should be JSON but is not."""
+    for key, value in os.environ.items():
+        if key.upper() in _JSON_FIELDS:
+            try:
+                json.loads(value)
+            except ValueError as exc:
+                return (
+                    f"{key.upper()}: not valid JSON ({exc}); write it like "
+                    '[{"chat_id": -1001234567890, "lang": "zh"}]' + " or [12345, 67890]"
+                )
+    return f"{fallback}: lists and objects must be written as JSON"

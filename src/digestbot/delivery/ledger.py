@@ -256,9 +256,12 @@ class Ledger:
         ids_q = select(deliveries.c.id).where(due).order_by(deliveries.c.id).limit(batch)
         if self.dialect == "postgresql":
             ids_q = ids_q.with_for_update(skip_locked=True)
+        # A materialized CTE runs the locking SELECT exactly once; a plain IN (subquery)
+        # may be re-evaluated by PostgreSQL's planner and lock more rows than asked.
+        picked = ids_q.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
         stmt = (
             update(deliveries)
-            .where(deliveries.c.id.in_(ids_q.scalar_subquery()), due)
+            .where(deliveries.c.id.in_(select(picked.c.id)), due)
             .values(
                 status=SENDING,
                 lease_owner=owner,

@@ -1,0 +1,133 @@
+"""`digestbot run`: the bot, the scheduler, the web app and the ledger drain on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Generator
+
+import uvicorn
+
+from digestbot.delivery.publisher import worker_id
+from digestbot.errors import DigestbotError
+from digestbot.scheduler import Scheduler
+from digestbot.service import Service
+from digestbot.settings import Settings
+from digestbot.wiring import build_service
+
+log = logging.getLogger("digestbot.run")
+
+DRAIN_INTERVAL = 30.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: `run` owns SIGTERM/SIGINT for every part."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+async def drain_forever(service: Service, stop: asyncio.Event) -> None:
+    """Resume any issue whose ledger still has rows (retries, crashes, other workers)."""
+    while not stop.is_set():
+        try:
+            await service.resume_unfinished(stop=stop)
+        except DigestbotError as exc:
+            log.warning("drain: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=DRAIN_INTERVAL)
+
+
+async def run_forever(
+    settings: Settings, *, web: bool = True, bot: bool = True, scheduler: bool = True
+) -> int:
+    """Serve until SIGTERM/SIGINT, then stop cleanly; in-flight sends finish or stay resumable."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    service = build_service(settings)
+    await service.start()
+    service.build_index()
+    owner = worker_id()
+    tasks: list[asyncio.Task[None]] = []
+    server: _Server | None = None
+    application = None
+    sched: Scheduler | None = None
+    try:
+        if web:
+            from digestbot.web.app import create_app
+
+            config = uvicorn.Config(
+                create_app(service),
+                host=settings.http.host,
+                port=settings.http.port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+            )
+            server = _Server(config)
+            tasks.append(asyncio.create_task(server.serve()))
+            while not server.started and not tasks[-1].done():
+                await asyncio.sleep(0.02)
+            if tasks[-1].done():
+                tasks[-1].result()
+                raise DigestbotError(
+                    f"the web app could not listen on {settings.http.host}:{settings.http.port}"
+                )
+            _say(f"web: serving on http://{settings.http.host}:{settings.http.port}")
+        if bot and settings.telegram.enabled:
+            from digestbot.bot.app import build_bot
+
+            application = build_bot(service)
+            await application.initialize()
+            await application.start()
+            if application.updater is not None:
+                await application.updater.start_polling(drop_pending_updates=False)
+            _say(f"bot: polling as @{application.bot.username}")
+        elif bot:
+            _say("bot: off (no DIGESTBOT_TELEGRAM__TOKEN); the web app and the scheduler run")
+        if scheduler:
+            sched = Scheduler(service, owner=owner)
+            sched.start()
+            service.next_run = sched.next_run
+            tasks.append(asyncio.create_task(_catch_up(sched)))
+            _say(f"scheduler: next run {sched.next_run()} ({settings.schedule}, {settings.timezone})")
+        tasks.append(asyncio.create_task(drain_forever(service, stop)))
+        _say(f"digestbot ready: {len(service.snapshot().papers)} papers indexed")
+        await stop.wait()
+        _say("stopping: letting in-flight sends finish")
+    finally:
+        if sched is not None:
+            sched.shutdown()
+        if application is not None:
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
+            if application.running:
+                await application.stop()
+            await application.shutdown()
+        if server is not None:
+            server.should_exit = True
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=15)
+        await service.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    _say("stopped")
+    return 0
+
+
+async def _catch_up(sched: Scheduler) -> None:
+    await sched.catch_up()
