@@ -1,0 +1,271 @@
+"""What templates see: paper and issue views, interface strings per language, safe links."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from digestbot.models import Issue, Language, Paper
+from digestbot.render.text import normalize_whitespace, paragraphs, shorten
+
+__all__ = [
+    "IntroView",
+    "LinkView",
+    "PaperView",
+    "SummaryView",
+    "base_context",
+    "html_lang",
+    "issue_context",
+    "issue_intros",
+    "issue_titles",
+    "paper_path",
+    "paper_view",
+    "safe_url",
+    "ui_strings",
+]
+
+_UI_ZH: dict[str, str] = {
+    "arxiv": "arXiv",
+    "pdf": "PDF",
+    "code": "代码",
+    "project": "项目主页",
+    "hf": "HF",
+    "read_online": "在线阅读本期",
+    "unsubscribe": "退订",
+    "unsubscribe_note": "你收到这封邮件，是因为你订阅了每周AI论文速递。",
+    "home": "首页",
+    "archive": "往期",
+    "search": "搜索",
+    "subscribe": "订阅",
+    "feed": "Atom 订阅源",
+    "papers": "篇论文",
+    "published": "发布于",
+    "authors": "作者",
+    "tags": "标签",
+    "abstract": "摘要",
+    "issue": "本期",
+    "back_to_issue": "返回本期",
+    "no_issues": "还没有发布过任何一期。",
+    "site": "每周AI论文速递",
+}
+_UI_EN: dict[str, str] = {
+    "arxiv": "arXiv",
+    "pdf": "PDF",
+    "code": "Code",
+    "project": "Project",
+    "hf": "HF",
+    "read_online": "Read this issue online",
+    "unsubscribe": "Unsubscribe",
+    "unsubscribe_note": "You receive this email because you subscribed to Weekly AI Papers.",
+    "home": "Home",
+    "archive": "Archive",
+    "search": "Search",
+    "subscribe": "Subscribe",
+    "feed": "Atom feed",
+    "papers": "papers",
+    "published": "Published",
+    "authors": "Authors",
+    "tags": "Tags",
+    "abstract": "Abstract",
+    "issue": "Issue",
+    "back_to_issue": "Back to the issue",
+    "no_issues": "No issue has been published yet.",
+    "site": "Weekly AI Papers",
+}
+_BOTH_KEEP_EN = {"arxiv", "pdf", "code", "project", "hf"}
+_UI_BOTH: dict[str, str] = {
+    k: (v if k in _BOTH_KEEP_EN else f"{v} / {_UI_EN[k]}") for k, v in _UI_ZH.items()
+}
+_UI_BOTH["unsubscribe_note"] = f"{_UI_ZH['unsubscribe_note']} {_UI_EN['unsubscribe_note']}"
+_UI_BOTH["papers"] = "篇论文 / papers"
+
+_UI: dict[Language, Mapping[str, str]] = {
+    Language.ZH: MappingProxyType(_UI_ZH),
+    Language.EN: MappingProxyType(_UI_EN),
+    Language.BOTH: MappingProxyType(_UI_BOTH),
+}
+
+
+def ui_strings(lang: Language) -> Mapping[str, str]:
+    """Interface strings (link labels, navigation, footers) in ``lang``."""
+    return _UI[lang]
+
+
+def html_lang(lang: Language) -> str:
+    """The ``lang`` attribute of a page or part in ``lang``."""
+    return "en" if lang is Language.EN else "zh-CN"
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` if it is an absolute http(s) URL without whitespace or controls, else None."""
+    if not url:
+        return None
+    url = url.strip()
+    if any(ord(c) <= 0x20 or c == "\x7f" for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def paper_path(arxiv_id: str) -> str:
+    """The web path of a paper's page: ``/papers/<arxiv id>``."""
+    return "/papers/" + quote(arxiv_id, safe="/.")
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryView:
+    """One summary in one language; ``paragraphs`` for pages, ``text`` as one line."""
+
+    lang: str
+    text: str
+    paragraphs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkView:
+    key: str
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaperView:
+    """A paper as a template shows it: number, titles, summaries, links."""
+
+    number: int
+    arxiv_id: str
+    title_en: str
+    title_zh: str
+    summaries: tuple[SummaryView, ...]
+    links: tuple[LinkView, ...]
+    path: str
+    paper: Paper
+
+
+@dataclass(frozen=True, slots=True)
+class IntroView:
+    lang: str
+    paragraphs: tuple[str, ...]
+
+
+def _summary(text: str, lang: Language, zh_chars: int | None, en_words: int | None) -> SummaryView:
+    budget = zh_chars if lang is Language.ZH else en_words
+    if budget is None:
+        paras = paragraphs(text)
+        return SummaryView(lang.value, " ".join(paras), paras)
+    short = shorten(text, lang, zh_chars=budget, en_words=budget)
+    return SummaryView(lang.value, short, (short,) if short else ())
+
+
+def paper_view(
+    paper: Paper,
+    lang: Language,
+    *,
+    number: int = 0,
+    zh_chars: int | None = None,
+    en_words: int | None = None,
+) -> PaperView:
+    """The view of ``paper`` in ``lang``; summaries shortened to the budgets (None: full).
+
+    ZH shows the Chinese summary (the English one when there is none), EN the English
+    one (or the Chinese), BOTH shows Chinese then English. The English title always
+    comes first; the Chinese title follows when ``lang`` shows Chinese.
+    """
+    picks: list[tuple[str, Language]] = []
+    zh, en = paper.summary_zh.strip(), paper.summary_en.strip()
+    if lang is Language.ZH:
+        picks = [(zh, Language.ZH)] if zh else [(en, Language.EN)] if en else []
+    elif lang is Language.EN:
+        picks = [(en, Language.EN)] if en else [(zh, Language.ZH)] if zh else []
+    else:
+        picks = [(t, lg) for t, lg in ((zh, Language.ZH), (en, Language.EN)) if t]
+    summaries = tuple(s for s in (_summary(t, lg, zh_chars, en_words) for t, lg in picks) if s.text)
+
+    ui = _UI[lang]
+    candidates = (
+        ("arxiv", paper.abs_url),
+        ("pdf", paper.pdf_url),
+        ("code", paper.links.code),
+        ("project", paper.links.project),
+        ("hf", paper.hf_url),
+    )
+    links = tuple(
+        LinkView(key, ui[key], url) for key, raw in candidates if (url := safe_url(raw)) is not None
+    )
+    title_en = normalize_whitespace(paper.title_en)
+    title_zh = normalize_whitespace(paper.title_zh) if lang.shows_zh else ""
+    if title_zh == title_en:
+        title_zh = ""
+    return PaperView(
+        number=number,
+        arxiv_id=paper.arxiv_id,
+        title_en=title_en,
+        title_zh=title_zh,
+        summaries=summaries,
+        links=links,
+        path=paper_path(paper.arxiv_id),
+        paper=paper,
+    )
+
+
+def issue_titles(issue: Issue, lang: Language) -> tuple[str, ...]:
+    """The issue's title lines: Chinese, English, or both (Chinese first)."""
+    zh, en = normalize_whitespace(issue.title_zh), normalize_whitespace(issue.title_en)
+    if lang is Language.ZH:
+        return (zh or en,)
+    if lang is Language.EN:
+        return (en or zh,)
+    return tuple(t for t in (zh, en) if t)
+
+
+def issue_intros(issue: Issue, lang: Language) -> tuple[IntroView, ...]:
+    """The editor's intro in ``lang`` (both, Chinese first, for BOTH)."""
+    out: list[IntroView] = []
+    if lang.shows_zh and issue.intro_zh.strip():
+        out.append(IntroView("zh", paragraphs(issue.intro_zh)))
+    if lang.shows_en and issue.intro_en.strip():
+        out.append(IntroView("en", paragraphs(issue.intro_en)))
+    return tuple(out)
+
+
+def base_context(lang: Language, public_url: str = "") -> dict[str, Any]:
+    """Context every template gets: ``lang``, ``ui``, ``html_lang``, ``base_url``."""
+    return {
+        "lang": lang,
+        "ui": _UI[lang],
+        "html_lang": html_lang(lang),
+        "base_url": public_url.rstrip("/"),
+    }
+
+
+def issue_context(
+    issue: Issue,
+    lang: Language,
+    *,
+    zh_chars: int | None,
+    en_words: int | None,
+    public_url: str = "",
+) -> dict[str, Any]:
+    """Context of a whole-issue template: base context plus ``issue``, ``titles``,
+    ``intros``, ``papers`` (views) and ``issue_url`` (None without a public URL)."""
+    ctx = base_context(lang, public_url)
+    base = ctx["base_url"]
+    ctx.update(
+        issue=issue,
+        titles=issue_titles(issue, lang),
+        intros=issue_intros(issue, lang),
+        papers=tuple(
+            paper_view(p, lang, number=i, zh_chars=zh_chars, en_words=en_words)
+            for i, p in enumerate(issue.papers, 1)
+        ),
+        issue_url=f"{base}/issues/{quote(issue.week)}" if base else None,
+    )
+    return ctx

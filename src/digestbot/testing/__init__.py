@@ -1,0 +1,1 @@
+"""Test doubles shipped beside the real adapters: fakes for tests and benchmarks."""
