@@ -40,7 +40,9 @@ def test_sample_content_loads_clean(content_dir: Path) -> None:
     snap = ContentStore(content_dir).load()
     assert snap.errors == []
     assert len(snap.papers) == 9
-    assert all(p.status is Status.READY and p.title_zh and p.summary_en for p in snap.papers.values())
+    assert all(
+        p.status is Status.READY and p.title_zh and p.summary_en for p in snap.papers.values()
+    )
 
 
 def test_bad_yaml_reports_its_line(tmp_path: Path) -> None:
@@ -64,8 +66,12 @@ def test_missing_field_wrong_type_bad_id(tmp_path: Path) -> None:
                 "---\narxiv_id: '2404.00003'\ntitle_en: T\ndate: 2024-04-16\nscore: lots\n"
                 "authors: 7\n---\n"
             ),
-            "papers/2024/bogus.md": "---\narxiv_id: 'not-an-id'\ntitle_en: T\ndate: 2024-04-16\n---\n",
-            "papers/2024/2404.00004.md": "---\narxiv_id: 2404.00004\ntitle_en: T\ndate: 2024-04-16\n---\n",
+            "papers/2024/bogus.md": (
+                "---\narxiv_id: 'not-an-id'\ntitle_en: T\ndate: 2024-04-16\n---\n"
+            ),
+            "papers/2024/2404.00004.md": (
+                "---\narxiv_id: 2404.00004\ntitle_en: T\ndate: 2024-04-16\n---\n"
+            ),
         },
     )
     msgs = messages(store)
@@ -114,7 +120,9 @@ def test_draft_is_a_warning_but_a_draft_in_an_override_is_an_error(tmp_path: Pat
         tmp_path,
         {
             "papers/2024/2404.00002.md": draft,
-            "issues/2024-W16.yaml": "papers:\n  - '2404.00001'\n  - '2404.00002'\n  - '2404.00077'\n",
+            "issues/2024-W16.yaml": (
+                "papers:\n  - '2404.00001'\n  - '2404.00002'\n  - '2404.00077'\n"
+            ),
         },
     )
     snap = store.load()
@@ -150,6 +158,8 @@ def test_check_command_exit_codes(
     write(content_dir / "papers/2024/2404.00003.md", "---\n: : :\n---\n")
     assert main(["check"]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert any(line.endswith("2404.00002.md:1: title_en: required field is missing") for line in out)
+    assert any(
+        line.endswith("2404.00002.md:1: title_en: required field is missing") for line in out
+    )
     assert any("2404.00003.md:2: front matter: YAML does not parse" in line for line in out)
     assert out[-1].endswith("3 errors, 0 warnings")

@@ -49,7 +49,9 @@ def dests(n_mail: int, n_tg: int, transport: str = "memory") -> list[tuple[Desti
         (Destination(Channel.EMAIL, f"user{i}@example.com", Language.ZH), transport)
         for i in range(n_mail)
     ]
-    out += [(Destination(Channel.TELEGRAM, str(1000 + i), Language.EN), transport) for i in range(n_tg)]
+    out += [
+        (Destination(Channel.TELEGRAM, str(1000 + i), Language.EN), transport) for i in range(n_tg)
+    ]
     return out
 
 

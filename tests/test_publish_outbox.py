@@ -1,4 +1,4 @@
-"""`digestbot publish` and `preview` on the embedded default: the outbox shows the whole pipeline."""
+"""`digestbot publish` and `preview` on the embedded default: the outbox shows the result."""
 
 from __future__ import annotations
 
@@ -164,7 +164,8 @@ def test_override_picks_and_titles_the_issue(
 ) -> None:
     write(
         content_dir / "issues/2024-W16.yaml",
-        "title_zh: 长上下文特辑\nintro_zh: 本周只看两篇。\npapers:\n  - '2404.09173'\n  - '2404.08801'\n",
+        "title_zh: 长上下文特辑\nintro_zh: 本周只看两篇。\n"
+        "papers:\n  - '2404.09173'\n  - '2404.08801'\n",
     )
     assert main(["publish", "--week", "2024-W16"]) == 0
     assert "长上下文特辑: 2 papers" in capsys.readouterr().out

@@ -6,8 +6,6 @@ import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from digestbot.scheduler import Scheduler, WeeklySchedule, week_to_publish
 from digestbot.settings import load_settings
 from digestbot.weeks import Week
@@ -29,7 +27,9 @@ def test_numeric_weekday_is_read_as_crontab_does() -> None:
     sched = WeeklySchedule("0 9 * * 6", SHANGHAI)
     fire = sched.next_fire(dt.datetime(2024, 4, 15, tzinfo=dt.UTC))
     assert fire is not None and fire.strftime("%a") == "Sat"
-    sunday = WeeklySchedule("0 9 * * 0", SHANGHAI).next_fire(dt.datetime(2024, 4, 15, tzinfo=dt.UTC))
+    sunday = WeeklySchedule("0 9 * * 0", SHANGHAI).next_fire(
+        dt.datetime(2024, 4, 15, tzinfo=dt.UTC)
+    )
     assert sunday is not None and sunday.strftime("%a") == "Sun"
 
 

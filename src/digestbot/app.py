@@ -77,11 +77,10 @@ async def run_forever(
                 access_log=False,
             )
             server = _Server(config)
-            tasks.append(asyncio.create_task(server.serve()))
-            while not server.started and not tasks[-1].done():
-                await asyncio.sleep(0.02)
-            if tasks[-1].done():
-                tasks[-1].result()
+            serving = asyncio.create_task(server.serve())
+            tasks.append(serving)
+            await _until_started(server, serving)
+            if serving.done():
                 raise DigestbotError(
                     f"the web app could not listen on {settings.http.host}:{settings.http.port}"
                 )
@@ -102,7 +101,9 @@ async def run_forever(
             sched.start()
             service.next_run = sched.next_run
             tasks.append(asyncio.create_task(_catch_up(sched)))
-            _say(f"scheduler: next run {sched.next_run()} ({settings.schedule}, {settings.timezone})")
+            _say(
+                f"scheduler: next run {sched.next_run()} ({settings.schedule}, {settings.timezone})"
+            )
         tasks.append(asyncio.create_task(drain_forever(service, stop)))
         _say(f"digestbot ready: {len(service.snapshot().papers)} papers indexed")
         await stop.wait()
@@ -127,6 +128,14 @@ async def run_forever(
             loop.remove_signal_handler(sig)
     _say("stopped")
     return 0
+
+
+async def _until_started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
+    """Wait until uvicorn listens, or until it gave up (port taken)."""
+    for _ in range(500):
+        if server.started or serving.done():
+            return
+        await asyncio.wait({serving}, timeout=0.02)
 
 
 async def _catch_up(sched: Scheduler) -> None:

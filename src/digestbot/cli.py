@@ -90,8 +90,11 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from digestbot.app import run_forever
 
-    return asyncio.run(run_forever(settings, web=not args.no_web, bot=not args.no_bot,
-                                   scheduler=not args.no_scheduler))
+    return asyncio.run(
+        run_forever(
+            settings, web=not args.no_web, bot=not args.no_bot, scheduler=not args.no_scheduler
+        )
+    )
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
@@ -140,7 +143,7 @@ def cmd_subscribers(args: argparse.Namespace, settings: Settings) -> int:
         if action == "import":
             path = Path(args.file)
             try:
-                text = path.read_text(encoding="utf-8-sig")
+                text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
             except OSError as exc:
                 _err(f"error: cannot read {path}: {exc.strerror}")
                 return 1
@@ -181,7 +184,9 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="digestbot",
-        description="Publish the weekly AI-paper digest (每周AI论文速递) to Telegram, email and the web.",
+        description=(
+            "Publish the weekly AI-paper digest (每周AI论文速递) to Telegram, email and the web."
+        ),
     )
     p.add_argument("--version", action="version", version=f"digestbot {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -216,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--lang", choices=["zh", "en", "both"], default="both")
     a = ssub.add_parser("import", help="bulk add from a CSV with header email,lang")
     a.add_argument("file")
-    a.add_argument("--lang", choices=["zh", "en", "both"], default="both",
-                   help="language for rows without one")
+    a.add_argument(
+        "--lang", choices=["zh", "en", "both"], default="both", help="language for rows without one"
+    )
     ssub.add_parser("export", help="print active subscribers as CSV (email,lang)")
     a = ssub.add_parser("list", help="list subscribers and their status")
     a.add_argument("--channel", choices=["telegram", "email"])
@@ -278,5 +284,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted: run the same command again to resume")
         return 130
-
-

@@ -1,4 +1,4 @@
-"""The weekly schedule: APScheduler fires the publish of the latest complete week, once, everywhere."""
+"""The weekly schedule: APScheduler publishes the latest complete week, once across processes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+
 from digestbot.errors import DigestbotError
 from digestbot.service import PublishReport, Service
 from digestbot.weeks import Week
@@ -17,7 +18,16 @@ from digestbot.weeks import Week
 log = logging.getLogger("digestbot.scheduler")
 
 JOB = "weekly-publish"
-_DOW = {"0": "sun", "1": "mon", "2": "tue", "3": "wed", "4": "thu", "5": "fri", "6": "sat", "7": "sun"}
+_DOW = {
+    "0": "sun",
+    "1": "mon",
+    "2": "tue",
+    "3": "wed",
+    "4": "thu",
+    "5": "fri",
+    "6": "sat",
+    "7": "sun",
+}
 
 
 def crontab_trigger(expr: str, tz: ZoneInfo) -> CronTrigger:
@@ -29,9 +39,7 @@ def crontab_trigger(expr: str, tz: ZoneInfo) -> CronTrigger:
     minute, hour, day, month, dow = expr.split()
     if "/" not in dow:
         dow = re.sub(r"\d+", lambda m: _DOW.get(m.group(0), m.group(0)), dow)
-    return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=tz
-    )
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=tz)
 
 
 def week_to_publish(fire_time: dt.datetime, tz: ZoneInfo) -> Week:

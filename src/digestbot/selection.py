@@ -40,9 +40,7 @@ def select_papers(
     return rank(candidates(papers.values(), week, published))[:cap]
 
 
-def make_issue(
-    week: Week, papers: Iterable[Paper], override: IssueOverride | None = None
-) -> Issue:
+def make_issue(week: Week, papers: Iterable[Paper], override: IssueOverride | None = None) -> Issue:
     """Wrap the selected papers with titles from the dates actually covered."""
     chosen = tuple(papers)
     start, end = covered_range(week, (p.date for p in chosen))

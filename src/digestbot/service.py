@@ -18,18 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digestbot.content.store import ContentStore, Problem, Snapshot
 from digestbot.db.engine import upgrade
-from digestbot.delivery.ledger import IssueRecord, Ledger
+from digestbot.db.tables import bot_users, chat_migrations, scheduler_runs
+from digestbot.delivery.ledger import Delivery, IssueRecord, Ledger
+from digestbot.delivery.mailer import Mailer
 from digestbot.delivery.publisher import DrainStats, Publisher
 from digestbot.delivery.senders import Content, RenderOptions, Sender
 from digestbot.errors import IssueRefused, NothingToPublish
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
+from digestbot.render.confirm import render_confirmation
 from digestbot.render.templates import Templates
 from digestbot.selection import latest_week, make_issue, select_papers
 from digestbot.settings import Settings
-from digestbot.db.tables import bot_users, chat_migrations, scheduler_runs
-from digestbot.delivery.ledger import Delivery
-from digestbot.delivery.mailer import Mailer
-from digestbot.render.confirm import render_confirmation
 from digestbot.subscribers import (
     ACTIVE,
     BLOCKED,
@@ -214,7 +213,8 @@ class Service:
         )
 
     def unsubscribe_url(self, channel: Channel, address: str) -> str:
-        return f"{self.settings.public_url}/unsubscribe/{self.tokens.unsubscribe_token(channel, address)}"
+        token = self.tokens.unsubscribe_token(channel, address)
+        return f"{self.settings.public_url}/unsubscribe/{token}"
 
     def content_for(self, issue: Issue) -> Content:
         return Content(issue, self.render_options(), self.unsubscribe_url)
@@ -335,7 +335,10 @@ class Service:
                     out.append((Destination(Channel.TELEGRAM, f"preview-{lang}", lang), "outbox"))
                 if "email" in channels:
                     out.append(
-                        (Destination(Channel.EMAIL, f"preview-{lang}@outbox.invalid", lang), "outbox")
+                        (
+                            Destination(Channel.EMAIL, f"preview-{lang}@outbox.invalid", lang),
+                            "outbox",
+                        )
                     )
         if "telegram" in channels and tg == "outbox":
             notes.append(
@@ -388,7 +391,8 @@ class Service:
                 record = await self.ledger.plan(issue, dests, missing)
             assert record is not None
             total = sum(
-                n for (_c, status), n in (await self.ledger.counts(record.id)).items()
+                n
+                for (_c, status), n in (await self.ledger.counts(record.id)).items()
                 if status in ("pending", "sending")
             )
             done = 0

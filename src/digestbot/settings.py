@@ -132,7 +132,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {v!r}: use an IANA name like Asia/Shanghai")
+            raise ValueError(
+                f"unknown timezone {v!r}: use an IANA name like Asia/Shanghai"
+            ) from None
         return v
 
     @field_validator("schedule")

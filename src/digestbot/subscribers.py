@@ -94,7 +94,7 @@ class Tokens:
     def __init__(self, secret: str, confirm_max_age: float) -> None:
         self._confirm = URLSafeTimedSerializer(secret, salt="digestbot.confirm")
         self._unsub = URLSafeTimedSerializer(secret, salt="digestbot.unsubscribe")
-        self.confirm_max_age = confirm_max_age
+        self.confirm_max_age = int(confirm_max_age)
 
     def confirm_token(self, email: str, lang: Language) -> str:
         return self._confirm.dumps([email, lang.value])
@@ -226,7 +226,9 @@ class Subscribers:
 
     async def active(self, channel: Channel | None = None) -> list[Destination]:
         q = (
-            select(subscribers.c.id, subscribers.c.channel, subscribers.c.address, subscribers.c.lang)
+            select(
+                subscribers.c.id, subscribers.c.channel, subscribers.c.address, subscribers.c.lang
+            )
             .where(subscribers.c.status == ACTIVE)
             .order_by(subscribers.c.id)
         )

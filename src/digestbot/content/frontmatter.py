@@ -8,12 +8,12 @@ from typing import Any
 
 import yaml
 
+_Loader: Any
+_Dumper: Any
 try:  # the C loader is ten times faster; fall back where libyaml is missing
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
-    _Dumper: type[yaml.SafeDumper] = yaml.CSafeDumper
+    _Loader, _Dumper = yaml.CSafeLoader, yaml.CSafeDumper
 except AttributeError:  # pragma: no cover - depends on the platform's PyYAML build
-    _Loader = yaml.SafeLoader
-    _Dumper = yaml.SafeDumper
+    _Loader, _Dumper = yaml.SafeLoader, yaml.SafeDumper
 
 _FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
@@ -75,7 +75,7 @@ def parse(text: str) -> Document:
     body_start = text.find("\n", closing.end())
     body = "" if body_start < 0 else text[body_start + 1 :]
     try:
-        meta = yaml.load(meta_text, Loader=_Loader)  # noqa: S506 - a safe loader
+        meta = yaml.load(meta_text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = (mark.line + 2) if mark is not None else 2

@@ -1,4 +1,4 @@
-"""The delivery ledger: one row per (issue, destination), planned first, then claimed and drained."""
+"""The delivery ledger: one row per (issue, destination), planned, then claimed and drained."""
 
 from __future__ import annotations
 
@@ -293,7 +293,9 @@ class Ledger:
             )
         return result.rowcount == 1
 
-    async def _finish(self, conn: AsyncConnection, delivery_id: int, owner: str, **values: Any) -> bool:
+    async def _finish(
+        self, conn: AsyncConnection, delivery_id: int, owner: str, **values: Any
+    ) -> bool:
         result = await conn.execute(
             update(deliveries)
             .where(deliveries.c.id == delivery_id, deliveries.c.lease_owner == owner)
@@ -304,7 +306,12 @@ class Ledger:
     async def mark_sent(self, delivery_id: int, owner: str, parts_sent: int) -> bool:
         async with self.engine.begin() as conn:
             return await self._finish(
-                conn, delivery_id, owner, status=SENT, parts_sent=parts_sent, sent_at=utcnow(),
+                conn,
+                delivery_id,
+                owner,
+                status=SENT,
+                parts_sent=parts_sent,
+                sent_at=utcnow(),
                 last_error=None,
             )
 
@@ -316,7 +323,12 @@ class Ledger:
         async with self.engine.begin() as conn:
             for delivery_id, parts in items:
                 await self._finish(
-                    conn, delivery_id, owner, status=SENT, parts_sent=parts, sent_at=now,
+                    conn,
+                    delivery_id,
+                    owner,
+                    status=SENT,
+                    parts_sent=parts,
+                    sent_at=now,
                     last_error=None,
                 )
 

@@ -103,9 +103,7 @@ class Publisher:
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
                 if inflight:
-                    await asyncio.wait(
-                        inflight, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
-                    )
+                    await asyncio.wait(inflight, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 if rows:
                     continue
@@ -166,9 +164,7 @@ class Publisher:
                 return
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(
-                        self.ledger.release(row.id, self.owner, job.parts_sent)
-                    )
+                    await asyncio.shield(self.ledger.release(row.id, self.owner, job.parts_sent))
                 raise
             if await self.ledger.mark_sent(row.id, self.owner, parts):
                 stats.sent[channel] += 1

@@ -1,4 +1,4 @@
-"""The Sender interface every transport implements, the content it sends, and the outbox/memory senders."""
+"""The Sender interface, the content senders send, and the outbox and memory senders."""
 
 from __future__ import annotations
 
@@ -197,4 +197,3 @@ class MemorySender:
         msg = content.email_message(d.address, d.lang)
         self.sent.append((d.channel.value, d.address, 0, msg.as_string()))
         return 1
-

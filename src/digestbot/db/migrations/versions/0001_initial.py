@@ -74,9 +74,7 @@ def upgrade() -> None:
             "issue_id", "channel", "address", name="uq_deliveries_issue_destination"
         ),
     )
-    op.create_index(
-        "ix_deliveries_drain", "deliveries", ["issue_id", "status", "next_attempt_at"]
-    )
+    op.create_index("ix_deliveries_drain", "deliveries", ["issue_id", "status", "next_attempt_at"])
     op.create_table(
         "chat_migrations",
         sa.Column("old_chat_id", sa.String(64), primary_key=True),
@@ -99,5 +97,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("bot_users", "scheduler_runs", "chat_migrations", "deliveries", "issues", "subscribers"):
+    for name in (
+        "bot_users",
+        "scheduler_runs",
+        "chat_migrations",
+        "deliveries",
+        "issues",
+        "subscribers",
+    ):
         op.drop_table(name)
