@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from digestbot import __version__
+from digestbot import __version__, logs
 from digestbot.errors import DigestbotError
 from digestbot.models import Channel, Language
 from digestbot.service import Service
@@ -266,16 +266,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _secrets(settings: Settings) -> list[str]:
+    values = [
+        settings.secret_key,
+        settings.telegram.token,
+        settings.smtp.password,
+        settings.llm.api_key,
+    ]
+    return [v.get_secret_value() for v in values if v is not None]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
     try:
         settings = load_settings()
+        level = logging.INFO if args.verbose or args.command == "run" else logging.WARNING
+        logs.configure(level, secrets=_secrets(settings))
         handler: Handler = args.handler
         return handler(args, settings)
     except DigestbotError as exc:
