@@ -122,7 +122,7 @@ async def test_transient_failures_retry_and_permanent_ones_stop(ledger: Ledger) 
         if address == "user0@example.com" and tries[address] == 1:
             return TransientDeliveryError("451 try later", retry_after=0.1)
         if address == "user1@example.com":
-            return PermanentDeliveryError("550 no such user")
+            return PermanentDeliveryError("550 no such user", bounce=True)
         return None
 
     sender = MemorySender(fail=fail)

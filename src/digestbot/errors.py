@@ -52,8 +52,13 @@ class TransientDeliveryError(DeliveryError):
 
 
 class PermanentDeliveryError(DeliveryError):
-    """Retrying will not help (403 blocked, 5xx SMTP bounce, chat not found)."""
+    """Retrying will not help (403 blocked, 5xx SMTP bounce, chat not found).
 
-    def __init__(self, message: str, deactivate: bool = False) -> None:
+    ``deactivate``: the destination is gone (blocked, kicked); ``bounce``: the recipient's
+    mailbox refused it (counted; repeated hard bounces deactivate the address).
+    """
+
+    def __init__(self, message: str, deactivate: bool = False, bounce: bool = False) -> None:
         super().__init__(message)
         self.deactivate = deactivate
+        self.bounce = bounce

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -361,6 +361,38 @@ class Ledger:
         """Give a row back untouched (clean shutdown): the next drain resumes it."""
         async with self.engine.begin() as conn:
             await self._finish(conn, delivery_id, owner, status=PENDING, parts_sent=parts_sent)
+
+    async def release_dead_owners(self, host: str, alive: Callable[[int], bool]) -> int:
+        """Give back rows leased by processes of this host that no longer run (kill -9).
+
+        Owners are ``host:pid:nonce``; a row whose owner ran here and whose pid is gone
+        can be resumed at once instead of waiting for its lease to expire.
+        """
+        async with self.engine.connect() as conn:
+            owners = (
+                await conn.execute(
+                    select(deliveries.c.lease_owner)
+                    .where(
+                        deliveries.c.status == SENDING,
+                        deliveries.c.lease_owner.like(f"{host}:%"),
+                    )
+                    .distinct()
+                )
+            ).scalars()
+            dead = [
+                o
+                for o in owners
+                if o and o.split(":")[1].isdigit() and not alive(int(o.split(":")[1]))
+            ]
+        if not dead:
+            return 0
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(deliveries)
+                .where(deliveries.c.status == SENDING, deliveries.c.lease_owner.in_(dead))
+                .values(status=PENDING, lease_owner=None, lease_until=None)
+            )
+        return int(result.rowcount)
 
     async def next_due(self, issue_id: int) -> dt.datetime | None:
         """When the earliest not-yet-finished row becomes due again, if any."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import os
 import random
@@ -27,6 +26,19 @@ BounceHook = Callable[[Delivery, str], Awaitable[None]]
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid runs on this host (signal 0 probes it)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(slots=True)
@@ -85,6 +97,9 @@ class Publisher:
     ) -> DrainStats:
         """Send every due row of the issue; wait for retries due within ``max_wait``."""
         stats = DrainStats()
+        released = await self.ledger.release_dead_owners(socket.gethostname(), pid_alive)
+        if released:
+            log.info("resuming %d deliveries left by a process that died", released)
         inflight: set[asyncio.Task[None]] = set()
         transports = list(self.senders)
         try:
@@ -158,7 +173,7 @@ class Publisher:
                 stats.failed[channel] += 1
                 if exc.deactivate and self.on_deactivate is not None:
                     await self.on_deactivate(row, str(exc))
-                elif self.on_bounce is not None and row.channel.value == "email":
+                elif exc.bounce and self.on_bounce is not None:
                     await self.on_bounce(row, str(exc))
                 log.warning("failed %s %s: %s", channel, row.address, exc)
                 return
@@ -178,7 +193,3 @@ async def _sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:
         return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-def seconds_until(when: dt.datetime) -> float:
-    return (when - utcnow()).total_seconds()
