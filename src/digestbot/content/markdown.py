@@ -1,0 +1,430 @@
+"""The Markdown-archive importer: parse weekly digest posts, write ready papers, record issues.
+
+A post is one Markdown file per week, ``<year>/<MMDD>-<MMDD>.md`` (first and last day of the
+week; a week that crosses a year boundary, ``2024/1230-0103.md``, ends in the next year).
+Each paper in it is::
+
+    ## English Title                 (``#`` or ``##``; stray spaces allowed)
+    [中文标题](https://arxiv.org/abs/2404.08634)   (or a bare arXiv URL)
+
+    One or more paragraphs of Chinese summary.
+
+:func:`parse_post` is pure: it returns the papers and the problems (with line numbers) of one
+post. :func:`import_archive` writes the papers (``status: ready``, the summary from the post,
+dated the first day of the file's week, i.e. its Monday) and leaves files that already exist
+untouched; :func:`record_issues` then records each post as a published issue, so the web
+archive and ``/paper`` cover the back catalogue. Importing twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from digestbot.content import frontmatter
+from digestbot.content.importer import (
+    ImportReport,
+    Mode,
+    Outcome,
+    Record,
+    apply_record,
+    arxiv_id_from_url,
+    plural,
+)
+from digestbot.content.store import ContentStore
+from digestbot.errors import WeekError
+from digestbot.models import Paper, Status
+from digestbot.render.text import normalize_whitespace
+from digestbot.weeks import Week
+
+__all__ = [
+    "ArchivePost",
+    "ParsedPost",
+    "PostPaper",
+    "PostProblem",
+    "collect_posts",
+    "import_archive",
+    "parse_post",
+    "post_week",
+    "record_issues",
+]
+
+_HEADING = re.compile(r"^[ \t]{0,3}(#{1,2})[ \t]+(?P<title>.*?)[ \t]*#*[ \t]*$")
+_LINK_LINE = re.compile(r"^\s*\[(?P<text>[^\]]*)\]\(\s*<?(?P<url>[^)\s>]+)>?\s*\)\s*(?P<rest>.*)$")
+_BARE_URL = re.compile(r"^\s*<?(?P<url>https?://[^\s>]+)>?\s*$")
+_INLINE_LINK = re.compile(r"\[(?P<text>[^\]]*)\]\(\s*<?(?P<url>[^)\s>]+)>?\s*\)")
+_READY_LINE = re.compile(r"^status:[ \t]*['\"]?ready['\"]?[ \t]*$", re.MULTILINE)
+_FILE_NAME = re.compile(r"^(\d{2})(\d{2})-(\d{2})(\d{2})\.md$")
+
+
+@dataclass(frozen=True, slots=True)
+class PostPaper:
+    """One paper found in a post; ``line`` is the line of its heading."""
+
+    arxiv_id: str
+    title_en: str
+    title_zh: str
+    summary_zh: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostProblem:
+    line: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPost:
+    papers: tuple[PostPaper, ...]
+    problems: tuple[PostProblem, ...]
+
+
+def _plain_links(text: str) -> str:
+    """``[url](url)`` → ``url``; ``[text](url)`` → ``text (url)``."""
+
+    def repl(m: re.Match[str]) -> str:
+        label, url = m.group("text").strip(), m.group("url")
+        if not label or label == url or label.rstrip("/") == url.rstrip("/"):
+            return url
+        return f"{label} ({url})"
+
+    return _INLINE_LINK.sub(repl, text)
+
+
+def _summary(lines: Sequence[str]) -> str:
+    """Paragraphs (split at blank lines), each whitespace-normalised, joined by a blank line."""
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for raw in lines:
+        if raw.strip():
+            current.append(raw.strip())
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    if current:
+        paragraphs.append(" ".join(current))
+    out = (normalize_whitespace(_plain_links(p)) for p in paragraphs)
+    return "\n\n".join(p for p in out if p)
+
+
+def parse_post(text: str) -> ParsedPost:
+    """Parse one weekly post into papers and problems (1-based line numbers)."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.splitlines()
+    headings = [i for i, line in enumerate(lines) if _HEADING.match(line)]
+    papers: list[PostPaper] = []
+    problems: list[PostProblem] = []
+    seen: dict[str, int] = {}
+
+    first = headings[0] if headings else len(lines)
+    stray = next((i for i in range(first) if lines[i].strip()), None)
+    if stray is not None:
+        problems.append(
+            PostProblem(stray + 1, "text before the first paper heading is not imported")
+        )
+
+    for n, start in enumerate(headings):
+        end = headings[n + 1] if n + 1 < len(headings) else len(lines)
+        m = _HEADING.match(lines[start])
+        assert m is not None
+        title_en = normalize_whitespace(m.group("title"))
+        if not title_en:
+            problems.append(PostProblem(start + 1, "empty heading: not imported"))
+            continue
+        link_at = next((i for i in range(start + 1, end) if lines[i].strip()), None)
+        if link_at is None:
+            problems.append(
+                PostProblem(
+                    start + 1,
+                    f"{title_en!r}: no arXiv link under the heading; not imported "
+                    "(add a line [中文标题](https://arxiv.org/abs/<id>))",
+                )
+            )
+            continue
+        link_line = lines[link_at]
+        title_zh = ""
+        url: str | None = None
+        body_from = link_at + 1
+        lm = _LINK_LINE.match(link_line)
+        bm = _BARE_URL.match(link_line)
+        if lm:
+            url = lm.group("url")
+            label = lm.group("text").strip()
+            title_zh = "" if label.startswith(("http://", "https://")) else label
+            title_zh = normalize_whitespace(title_zh)
+        elif bm:
+            url = bm.group("url")
+        if url is None:
+            problems.append(
+                PostProblem(
+                    link_at + 1,
+                    f"{title_en!r}: expected a line [中文标题](https://arxiv.org/abs/<id>) "
+                    "after the heading; not imported",
+                )
+            )
+            continue
+        arxiv_id = arxiv_id_from_url(url)
+        if arxiv_id is None:
+            problems.append(
+                PostProblem(
+                    link_at + 1,
+                    f"{title_en!r}: {url} is not an arXiv abstract page; not imported "
+                    "(link the paper's https://arxiv.org/abs/<id>)",
+                )
+            )
+            continue
+        if arxiv_id in seen:
+            problems.append(
+                PostProblem(
+                    start + 1,
+                    f"{arxiv_id} appears twice in this post (first at line {seen[arxiv_id]})",
+                )
+            )
+            continue
+        seen[arxiv_id] = start + 1
+        papers.append(
+            PostPaper(
+                arxiv_id=arxiv_id,
+                title_en=title_en,
+                title_zh=title_zh,
+                summary_zh=_summary(lines[body_from:end]),
+                line=start + 1,
+            )
+        )
+    return ParsedPost(tuple(papers), tuple(problems))
+
+
+# -- files and weeks ---------------------------------------------------------------------------
+
+
+def post_week(path: Path) -> tuple[Week, dt.date, dt.date]:
+    """The week, first day and last day of ``<year>/<MMDD>-<MMDD>.md``.
+
+    The year comes from the folder; a last day earlier in the calendar than the first day is
+    in the next year (``2024/1230-0103.md`` runs 2024-12-30 … 2025-01-03, ISO week 2025-W01).
+    Raises WeekError saying how to name the file.
+    """
+    m = _FILE_NAME.match(path.name)
+    if not m:
+        raise WeekError(
+            f"name a weekly post by its first and last day, MMDD-MMDD.md (got {path.name})"
+        )
+    year_name = path.parent.name
+    if not re.fullmatch(r"\d{4}", year_name):
+        raise WeekError(f"put {path.name} in a folder named by its year, e.g. 2024/{path.name}")
+    year = int(year_name)
+    m1, d1, m2, d2 = (int(g) for g in m.groups())
+    try:
+        first = dt.date(year, m1, d1)
+        last = dt.date(year, m2, d2)
+    except ValueError as exc:
+        raise WeekError(f"{path.name} does not name real days in {year}: {exc}") from None
+    if last < first:
+        try:
+            last = dt.date(year + 1, m2, d2)
+        except ValueError as exc:
+            raise WeekError(f"{path.name}: no such day in {year + 1}: {exc}") from None
+    if (last - first).days > 6 or Week.of(first) != Week.of(last):
+        raise WeekError(
+            f"{path.name} spans {first} … {last}, which is not inside one ISO week (Mon–Sun)"
+        )
+    return Week.of(first), first, last
+
+
+@dataclass(slots=True)
+class ArchivePost:
+    """One parsed post file with its week."""
+
+    path: Path
+    week: Week
+    first: dt.date
+    last: dt.date
+    papers: tuple[PostPaper, ...] = ()
+    problems: tuple[PostProblem, ...] = ()
+    records: list[Record] = field(default_factory=list)
+
+
+def collect_posts(paths: Iterable[Path], report: ImportReport) -> list[Path]:
+    """Every ``.md`` file named by the arguments (folders are walked), sorted; misses reported."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            for dirpath, dirnames, names in os.walk(path):
+                dirnames.sort()
+                out.extend(Path(dirpath) / n for n in sorted(names) if n.endswith(".md"))
+        elif path.is_file():
+            out.append(path)
+        else:
+            report.problem(str(path), "no such file or folder")
+    unique = sorted(set(out), key=lambda p: (p.parent.name, p.name, str(p)))
+    return unique
+
+
+def _records(post: ArchivePost) -> list[Record]:
+    return [
+        Record(
+            arxiv_id=p.arxiv_id,
+            title_en=p.title_en,
+            title_zh=p.title_zh,
+            summary_zh=p.summary_zh,
+            date=post.first,
+            status=Status.READY if p.summary_zh else Status.DRAFT,
+        )
+        for p in post.papers
+    ]
+
+
+def import_archive(
+    store: ContentStore,
+    paths: Iterable[Path],
+    *,
+    dry_run: bool,
+    report: ImportReport,
+    step: Callable[[str], None] | None = None,
+    begin: Callable[[int], None] | None = None,
+) -> list[ArchivePost]:
+    """Parse every post and write its papers; return the posts (for :func:`record_issues`).
+
+    Files that already exist are left unchanged. A problem in one post (a heading without
+    an arXiv link, a file that is not named by its week) is reported as ``path:line: …``
+    and everything else is still imported.
+    """
+    files = collect_posts(paths, report)
+    if begin is not None:
+        begin(len(files))
+    posts: list[ArchivePost] = []
+    seen: set[str] = set()
+    for path in files:
+        try:
+            week, first, last = post_week(path)
+        except WeekError as exc:
+            report.problem(f"{path}:1", f"{exc}; file not imported")
+            if step is not None:
+                step(f"{path}: skipped")
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            report.problem(f"{path}:1", f"cannot read: {exc}")
+            if step is not None:
+                step(f"{path}: unreadable")
+            continue
+        parsed = parse_post(text)
+        post = ArchivePost(path, week, first, last, parsed.papers, parsed.problems)
+        for prob in parsed.problems:
+            report.problem(f"{path}:{prob.line}", prob.message)
+        new_before = len(report.new)
+        for rec, paper in zip(_records(post), post.papers, strict=True):
+            if rec.status is Status.DRAFT:
+                report.problem(
+                    f"{path}:{paper.line}",
+                    f"{rec.arxiv_id} has no summary in the post: imported as a draft",
+                )
+            first_time = rec.arxiv_id not in seen
+            outcome = apply_record(
+                store, rec, mode=Mode.KEEP, dry_run=dry_run, report=report, seen=seen
+            )
+            if outcome is Outcome.UNCHANGED and first_time:
+                _note_existing_draft(store, rec.arxiv_id, f"{path}:{paper.line}", report)
+            post.records.append(rec)
+        if not post.papers and not parsed.problems:
+            report.notes.append(f"{path}: no papers in this post; no issue recorded")
+        posts.append(post)
+        if step is not None:
+            step(
+                f"{path.parent.name}/{path.name}: {plural(len(post.papers), 'paper')} "
+                f"({len(report.new) - new_before} new), week {week}"
+            )
+    return posts
+
+
+def _note_existing_draft(
+    store: ContentStore, arxiv_id: str, where: str, report: ImportReport
+) -> None:
+    """An archive paper whose file exists as a draft stays a draft: say so."""
+    existing = store.find_path(arxiv_id)
+    if existing is None:
+        return
+    try:
+        text = existing.read_text(encoding="utf-8")
+        if _READY_LINE.search(text.split("\n---", 1)[0]):  # common case: skip the YAML parse
+            return
+        meta = frontmatter.parse(text).meta
+    except (OSError, UnicodeDecodeError, frontmatter.FrontMatterError):
+        return
+    if meta.get("status") != Status.READY.value:
+        report.notes.append(
+            f"{where}: {arxiv_id} is already in {existing} as a draft and was left unchanged; "
+            f"mark it ready with: digestbot review --ready {arxiv_id}"
+        )
+
+
+def _published_at(last: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """When an archive post counts as published: 09:00 local on the day after its last day."""
+    return dt.datetime.combine(last + dt.timedelta(days=1), dt.time(9, 0), tzinfo=tz)
+
+
+async def record_issues(
+    engine: AsyncEngine | None,
+    posts: Sequence[ArchivePost],
+    *,
+    tz: dt.tzinfo,
+    report: ImportReport,
+    dry_run: bool,
+) -> tuple[int, int]:
+    """Record each post with papers as a published issue (source ``archive``).
+
+    Returns (new, already recorded). A week that already has an issue is left alone. In a
+    dry run (or without an engine) the database is not touched at all.
+    """
+    from digestbot.delivery.ledger import Ledger
+    from digestbot.selection import make_issue
+
+    ledger = Ledger(engine) if engine is not None else None
+    new = existing = 0
+    by_week: dict[Week, ArchivePost] = {}
+    for post in posts:
+        if not post.records:
+            continue
+        if post.week in by_week:
+            report.problem(
+                f"{post.path}:1",
+                f"week {post.week} is also {by_week[post.week].path}: "
+                "its papers are imported but only the first file becomes the issue",
+            )
+            continue
+        by_week[post.week] = post
+        papers = [
+            Paper(
+                arxiv_id=r.arxiv_id,
+                title_en=r.title_en,
+                date=r.date,
+                title_zh=r.title_zh,
+                summary_zh=r.summary_zh,
+                status=r.status,
+            )
+            for r in post.records
+        ]
+        issue = make_issue(post.week, papers)
+        if dry_run or ledger is None:
+            new += 1
+            report.actions.append(
+                f"would record issue {post.week} {issue.title_zh} "
+                f"({plural(len(papers), 'paper')}) unless that week is already recorded"
+            )
+            continue
+        if await ledger.record_published_issue(
+            issue, _published_at(post.last, tz), source="archive"
+        ):
+            new += 1
+        else:
+            existing += 1
+    return new, existing
