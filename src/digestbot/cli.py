@@ -46,11 +46,14 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from digestbot.wiring import build_service
 
     svc = build_service(settings)
-    report = svc.check()
+    try:
+        report = svc.check()
+    finally:
+        svc.index.close()
+        asyncio.run(svc.engine.dispose())
     for problem in report.problems:
         _out(f"{problem}" if problem.severity == "error" else f"{problem} (warning)")
     _out(report.summary())
-    asyncio.run(svc.engine.dispose())
     return 0 if report.ok else 1
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from digestbot.content.search import Query, SearchIndex, SearchResult, parse_query
 from digestbot.content.store import ContentStore, Problem, Snapshot
 from digestbot.db.engine import upgrade
 from digestbot.db.tables import bot_users, chat_migrations, scheduler_runs
@@ -140,6 +141,7 @@ class Service:
         telegram_transport: str,
         email_transport: str,
         mailer: Mailer,
+        index: SearchIndex | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -164,6 +166,7 @@ class Service:
         )
         self._publish_lock = asyncio.Lock()
         self.next_run: Callable[[], dt.datetime | None] | None = None
+        self.index = index if index is not None else SearchIndex()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -175,6 +178,7 @@ class Service:
     async def close(self) -> None:
         for sender in self.senders.values():
             await sender.close()
+        self.index.close()
         await self.engine.dispose()
 
     async def __aenter__(self) -> Service:
@@ -193,6 +197,7 @@ class Service:
 
     def check(self) -> CheckReport:
         snap = self.snapshot(reload=True)
+        self.index.sync(snap.papers)
         return CheckReport(
             files=snap.files,
             papers=len(snap.papers),
@@ -200,6 +205,17 @@ class Service:
             overrides=len(snap.overrides),
             problems=snap.problems,
         )
+
+    def build_index(self) -> int:
+        """Load the store and bring the search index up to date; returns papers changed."""
+        return self.index.sync(self.snapshot(reload=True).papers)
+
+    def parse_query(self, text: str) -> Query:
+        return parse_query(text)
+
+    def find_papers(self, query: str, *, limit: int = 5, offset: int = 0) -> SearchResult:
+        """Search by arXiv id, arXiv/HF URL, or keywords in either language."""
+        return self.index.search(query, limit=limit, offset=offset)
 
     def render_options(self) -> RenderOptions:
         s = self.settings
@@ -595,6 +611,25 @@ class Service:
             papers=len(self.snapshot().papers),
             next_run=self.next_run() if self.next_run is not None else None,
         )
+
+    # -- web support ------------------------------------------------------------------------
+
+    async def healthy(self) -> bool:
+        """A cheap database round trip for ``/healthz``; False (and a warning) if it fails."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            async with asyncio.timeout(5.0), self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            log.warning("health check: the database did not answer (%s)", type(exc).__name__)
+            return False
+        return True
+
+    def peek_confirm(self, token: str) -> tuple[str, Language]:
+        """Check a confirmation token without acting (GET shows a button; POST confirms)."""
+        return self.tokens.read_confirm(token)
 
 
 @dataclass(slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from digestbot.content.cache import PaperCache, default_cache_dir
+from digestbot.content.search import SearchIndex, SearchIndexError
 from digestbot.content.store import ContentStore
 from digestbot.db.engine import make_engine
 from digestbot.delivery.mailer import Mailer, OutboxMailer, SmtpMailer
@@ -29,6 +31,20 @@ def build_senders(settings: Settings) -> tuple[dict[str, Sender], str, str]:
     return senders, telegram_transport, email_transport
 
 
+def build_index(settings: Settings) -> SearchIndex:
+    """The search index file beside the store's cache, or in memory if that is not writable."""
+    folder = default_cache_dir(settings.content_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return SearchIndex(folder / "search.sqlite3")
+    except (OSError, SearchIndexError):
+        return SearchIndex()
+
+
+def build_store(settings: Settings) -> ContentStore:
+    return ContentStore(settings.content_dir, cache=PaperCache.beside(settings.content_dir))
+
+
 def build_service(settings: Settings) -> Service:
     senders, tg, mail = build_senders(settings)
     mailer: Mailer = (
@@ -37,10 +53,11 @@ def build_service(settings: Settings) -> Service:
     return Service(
         settings,
         engine=make_engine(settings.database_url),
-        store=ContentStore(settings.content_dir),
+        store=build_store(settings),
         templates=Templates(settings.templates_dir),
         senders=senders,
         telegram_transport=tg,
         email_transport=mail,
         mailer=mailer,
+        index=build_index(settings),
     )
