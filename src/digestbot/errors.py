@@ -39,6 +39,10 @@ class TokenError(DigestbotError):
     """A signed token is forged, tampered with or expired."""
 
 
+class ExpiredToken(TokenError):
+    """A correctly signed token that is too old (confirmation links expire)."""
+
+
 class DeliveryError(DigestbotError):
     """Sending one copy failed."""
 

@@ -167,6 +167,7 @@ class Service:
         self._publish_lock = asyncio.Lock()
         self.next_run: Callable[[], dt.datetime | None] | None = None
         self.index = index if index is not None else SearchIndex()
+        self._loaded_at = float("-inf")
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -196,8 +197,8 @@ class Service:
         return self._snapshot
 
     def check(self) -> CheckReport:
-        snap = self.snapshot(reload=True)
-        self.index.sync(snap.papers)
+        self.build_index()
+        snap = self.snapshot()
         return CheckReport(
             files=snap.files,
             papers=len(snap.papers),
@@ -207,8 +208,22 @@ class Service:
         )
 
     def build_index(self) -> int:
-        """Load the store and bring the search index up to date; returns papers changed."""
-        return self.index.sync(self.snapshot(reload=True).papers)
+        """Reload the store and bring the search index up to date (ready papers only).
+
+        Returns how many papers the index added, changed or dropped. Cheap when little
+        changed: unchanged files come from the paper cache.
+        """
+        snap = self.snapshot(reload=True)
+        self._loaded_at = time.monotonic()
+        ready = {k: p for k, p in snap.papers.items() if p.status is Status.READY}
+        return self.index.sync(ready)
+
+    def refresh_if_stale(self, min_interval: float = 10.0) -> bool:
+        """Reload content another process may have changed, at most every ``min_interval``."""
+        if time.monotonic() - self._loaded_at < min_interval:
+            return False
+        self.build_index()
+        return True
 
     def parse_query(self, text: str) -> Query:
         return parse_query(text)
@@ -485,7 +500,11 @@ class Service:
         return await self.ledger.list_issues()
 
     def paper(self, arxiv_id: str) -> Paper | None:
-        return self.snapshot().papers.get(arxiv_id)
+        """A paper by id; an unknown id reloads the store (throttled) in case it is new."""
+        found = self.snapshot().papers.get(arxiv_id)
+        if found is None and self.refresh_if_stale():
+            found = self.snapshot().papers.get(arxiv_id)
+        return found
 
     async def published_issue(self, week: str | Week) -> Issue | None:
         """A published issue as its subscribers received it; None if not published."""
@@ -494,6 +513,8 @@ class Service:
         if record is None or record.status != "published":
             return None
         snap = self.snapshot()
+        if any(pid not in snap.papers for pid in record.paper_ids) and self.refresh_if_stale():
+            snap = self.snapshot()
         papers = [snap.papers[pid] for pid in record.paper_ids if pid in snap.papers]
         issue = make_issue(w, papers, snap.overrides.get(w))
         return replace(issue, title_zh=record.title_zh, title_en=record.title_en)

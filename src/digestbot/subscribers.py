@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digestbot.db.tables import subscribers
-from digestbot.errors import SubscriberError, TokenError
+from digestbot.errors import ExpiredToken, SubscriberError, TokenError
 from digestbot.models import Channel, Destination, Language
 
 PENDING = "pending"
@@ -103,7 +103,7 @@ class Tokens:
         try:
             email, lang = self._confirm.loads(token, max_age=self.confirm_max_age)
         except SignatureExpired:
-            raise TokenError("this confirmation link has expired: subscribe again") from None
+            raise ExpiredToken("this confirmation link has expired: subscribe again") from None
         except (BadSignature, ValueError, TypeError):
             raise TokenError("this link is not valid: it was changed or cut short") from None
         return str(email), Language(lang)

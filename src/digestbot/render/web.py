@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,11 +66,13 @@ def render_web_issue(
     public_url: str = "",
     zh_chars: int | None = None,
     en_words: int | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """The issue page ``/issues/<week>``; summaries whole unless budgets are given."""
+    """The issue page ``/issues/<week>``; summaries whole unless budgets are given.
+    ``extra`` adds context the base layout may use (``lang_links``)."""
     tpl = templates if templates is not None else default_templates()
     ctx = issue_context(issue, lang, zh_chars=zh_chars, en_words=en_words, public_url=public_url)
-    return tpl.render("web/issue.html.j2", **ctx)
+    return tpl.render("web/issue.html.j2", **{**(extra or {}), **ctx})
 
 
 def render_web_paper(
@@ -80,11 +82,12 @@ def render_web_paper(
     issue_week: str | None = None,
     templates: Templates | None = None,
     public_url: str = "",
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
     """The paper page ``/papers/<arxiv id>``: titles, authors, whole summaries, links,
     tags, the abstract (folded), and a link back to ``issue_week`` when given."""
     tpl = templates if templates is not None else default_templates()
-    ctx = base_context(lang, public_url)
+    ctx = {**(extra or {}), **base_context(lang, public_url)}
     ctx.update(
         p=paper_view(paper, lang),
         issue_week=issue_week,
@@ -99,10 +102,11 @@ def render_web_archive(
     *,
     templates: Templates | None = None,
     public_url: str = "",
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
     """The archive page ``/``: one line per issue, in the order given."""
     tpl = templates if templates is not None else default_templates()
-    ctx = base_context(lang, public_url)
+    ctx = {**(extra or {}), **base_context(lang, public_url)}
     ctx["entries"] = [
         {
             "week": e.week,
