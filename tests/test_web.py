@@ -191,7 +191,8 @@ def test_drafts_have_no_page(site: Site) -> None:
         "status: draft\n---\n",
     )
     site.service.build_index()
-    assert site.service.paper("2404.20000") is not None
+    assert site.service.paper("2404.20000") is None
+    assert site.service.paper("2404.20000", drafts=True) is not None
     assert site.client.get("/papers/2404.20000").status_code == 404
     found = site.client.get("/search", params={"q": "Secret draft"})
     assert found.status_code == 200 and "/papers/2404.20000" not in found.text

@@ -25,6 +25,7 @@ from digestbot.delivery.mailer import Mailer
 from digestbot.delivery.publisher import DrainStats, Publisher
 from digestbot.delivery.senders import Content, RenderOptions, Sender
 from digestbot.errors import IssueRefused, NothingToPublish
+from digestbot.metrics import record_delivery, time_publish
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
 from digestbot.render.confirm import render_confirmation
 from digestbot.render.templates import Templates
@@ -434,9 +435,18 @@ class Service:
                 if progress is not None:
                     progress(done, total)
 
-            stats = await self.publisher.drain(
-                record.id, self.content_for(issue), progress=tick, stop=stop
-            )
+            with time_publish():
+                stats = await self.publisher.drain(
+                    record.id, self.content_for(issue), progress=tick, stop=stop
+                )
+            for result, counter in (
+                ("sent", stats.sent),
+                ("retried", stats.retried),
+                ("failed", stats.failed),
+                ("skipped", stats.skipped),
+            ):
+                for channel, n in counter.items():
+                    record_delivery(channel, result, n)
             report.complete = await self.ledger.finish_if_done(record.id)
             await self._fill_report(report, record.id, stats)
             report.seconds = time.monotonic() - started
@@ -499,11 +509,14 @@ class Service:
     async def published_issues(self) -> list[IssueRecord]:
         return await self.ledger.list_issues()
 
-    def paper(self, arxiv_id: str) -> Paper | None:
-        """A paper by id; an unknown id reloads the store (throttled) in case it is new."""
+    def paper(self, arxiv_id: str, *, drafts: bool = False) -> Paper | None:
+        """A ready paper by id (drafts only when asked); an unknown id reloads the store
+        (throttled) in case another process just added it."""
         found = self.snapshot().papers.get(arxiv_id)
         if found is None and self.refresh_if_stale():
             found = self.snapshot().papers.get(arxiv_id)
+        if found is not None and found.status is not Status.READY and not drafts:
+            return None
         return found
 
     async def published_issue(self, week: str | Week) -> Issue | None:
