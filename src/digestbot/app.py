@@ -122,13 +122,24 @@ async def run_forever(
             server.should_exit = True
         stop.set()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=15)
+            await _finish(task)
         await service.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
     _say("stopped")
     return 0
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    """Let a part stop on its own (15 s at most), then say how it ended if not cleanly."""
+    try:
+        await asyncio.wait_for(task, timeout=15)
+    except asyncio.CancelledError:
+        return
+    except TimeoutError:
+        log.warning("a part of digestbot run did not stop within 15 s and was cancelled")
+    except (DigestbotError, OSError) as exc:
+        log.warning("a part of digestbot run stopped with an error: %s", exc)
 
 
 async def _until_started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
