@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -17,6 +17,9 @@ from digestbot.content.schema import OverrideFile, PaperFile
 from digestbot.errors import WeekError
 from digestbot.models import IssueOverride, Links, Paper, Status
 from digestbot.weeks import Week
+
+if TYPE_CHECKING:
+    from digestbot.content.cache import PaperCache
 
 #: Fields importers own and may refresh on re-import; everything else belongs to editors.
 MACHINE_FIELDS = frozenset({"score", "links"})
@@ -34,6 +37,16 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.field}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    """What one paper file says on its own: its paper, or its problems (what the cache keeps)."""
+
+    paper: Paper | None = None
+    id_line: int = 1
+    problems: tuple[Problem, ...] = ()
+    invalid_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -100,8 +113,9 @@ def _describe(err: Mapping[str, Any]) -> tuple[str, str]:
 class ContentStore:
     """Paper files under ``<root>/papers/<year>/<id>.md`` and overrides under ``<root>/issues``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, cache: PaperCache | None = None) -> None:
         self.root = root
+        self.cache = cache
 
     @property
     def papers_dir(self) -> Path:
@@ -129,6 +143,8 @@ class ContentStore:
         for path in self._paper_files():
             snap.files += 1
             self._load_paper(path, snap)
+        if self.cache is not None:
+            self.cache.save()
         if self.issues_dir.is_dir():
             for path in sorted(self.issues_dir.glob("*.y*ml")):
                 snap.files += 1
@@ -148,52 +164,61 @@ class ContentStore:
         return snap
 
     def _load_paper(self, path: Path, snap: Snapshot) -> None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            snap.problems.append(Problem(path, 1, "file", f"cannot read: {exc}"))
-            return
-        try:
-            doc = frontmatter.parse(text)
-        except frontmatter.FrontMatterError as exc:
-            snap.problems.append(Problem(path, exc.line, "front matter", str(exc)))
-            return
-        try:
-            model = PaperFile.model_validate(doc.meta)
-        except ValidationError as exc:
-            for err in exc.errors():
-                loc, msg = _describe(err)
-                line = doc.line_of(str(err["loc"][0])) if err["loc"] else 1
-                snap.problems.append(Problem(path, line, loc, msg))
-            raw_id = doc.meta.get("arxiv_id")
-            if isinstance(raw_id, str):
-                snap.invalid_ids[raw_id.strip()] = path
-            return
-        expected = model.arxiv_id.replace("/", "_")
-        if path.stem != expected:
-            snap.problems.append(
-                Problem(
-                    path,
-                    doc.line_of("arxiv_id"),
-                    "arxiv_id",
-                    f"{model.arxiv_id} does not match the file name: rename it to {expected}.md",
-                )
-            )
-            snap.invalid_ids[model.arxiv_id] = path
+        cached, stamp = (None, None) if self.cache is None else self.cache.lookup(path)
+        parsed = cached or self._parse_paper(path)
+        if cached is None and self.cache is not None:
+            self.cache.store(path, stamp, parsed)
+        snap.problems.extend(parsed.problems)
+        if parsed.invalid_id is not None:
+            snap.invalid_ids[parsed.invalid_id] = path
+        model = parsed.paper
+        if model is None:
             return
         if model.arxiv_id in snap.papers:
             first = snap.paths[model.arxiv_id]
             snap.problems.append(
                 Problem(
                     path,
-                    doc.line_of("arxiv_id"),
+                    parsed.id_line,
                     "arxiv_id",
                     f"duplicate id {model.arxiv_id}: also in {first}; keep one file",
                 )
             )
             return
-        snap.papers[model.arxiv_id] = _paper_from(model, doc.body)
+        snap.papers[model.arxiv_id] = model
         snap.paths[model.arxiv_id] = path
+
+    def _parse_paper(self, path: Path) -> ParsedFile:
+        """Read and validate one paper file, on its own (duplicates are checked by the caller)."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            return ParsedFile(problems=(Problem(path, 1, "file", f"cannot read: {exc}"),))
+        try:
+            doc = frontmatter.parse(text)
+        except frontmatter.FrontMatterError as exc:
+            return ParsedFile(problems=(Problem(path, exc.line, "front matter", str(exc)),))
+        try:
+            model = PaperFile.model_validate(doc.meta)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                loc, msg = _describe(err)
+                line = doc.line_of(str(err["loc"][0])) if err["loc"] else 1
+                problems.append(Problem(path, line, loc, msg))
+            raw_id = doc.meta.get("arxiv_id")
+            invalid = raw_id.strip() if isinstance(raw_id, str) else None
+            return ParsedFile(problems=tuple(problems), invalid_id=invalid)
+        expected = model.arxiv_id.replace("/", "_")
+        if path.stem != expected:
+            problem = Problem(
+                path,
+                doc.line_of("arxiv_id"),
+                "arxiv_id",
+                f"{model.arxiv_id} does not match the file name: rename it to {expected}.md",
+            )
+            return ParsedFile(problems=(problem,), invalid_id=model.arxiv_id)
+        return ParsedFile(_paper_from(model, doc.body), doc.line_of("arxiv_id"))
 
     def _load_override(self, path: Path, snap: Snapshot) -> None:
         try:

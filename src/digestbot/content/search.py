@@ -1,0 +1,681 @@
+"""The search index: SQLite FTS5 over every paper, for ``/paper`` and ``/search?q=``.
+
+Derived data: it can be rebuilt from the content store at any time (``rebuild``) or brought
+up to date incrementally (``sync``, one fingerprint per paper), in memory or in a file.
+
+How a query is matched:
+
+- ``parse_query`` first tells an arXiv id or URL apart from keywords (and refuses empty or
+  over-long input), so the caller can answer an id with the paper itself.
+- Keywords are split into terms (whitespace and punctuation; a switch between CJK and
+  other scripts also starts a new term, so ``Transformer长上下文`` is two terms). Every term
+  must match (AND), case-insensitively.
+- A term of three characters or more is a substring match over the ``trigram``-tokenized
+  columns: titles, summaries, authors, tags and the arXiv id.
+- The trigram tokenizer cannot match one or two characters, so each paper also carries two
+  "grams" columns written by us: every CJK unigram and bigram of its text and every short
+  (one- or two-character) word, separated by spaces. A short term ``注意``, ``图`` or ``RL``
+  is the phrase `` 注意 `` in those columns, which the trigram tokenizer matches exactly.
+  Both kinds of terms live in one FTS5 table, so any mix is one MATCH expression.
+- User text never reaches FTS5 syntax: each term becomes a double-quoted string.
+
+Ranking: tier 0 is the papers whose English or Chinese title (or id) holds every term,
+ordered by bm25 over the titles (a small FTS5 table of its own); tier 1 is the other matches.
+Ties, and all of tier 1, go by upvotes then newest. Rowids are assigned in (upvotes desc,
+date desc) order, so that is FTS5's natural order: tier 1 and the total come from one pass
+over the matches that stops after ``count_limit`` rows (the total is a lower bound,
+``total_exact=False``, above that), and a title tier larger than ``exact_limit`` is read in
+that order too. bm25 over the summaries is not used: FTS5 computes each term's document
+frequency by visiting every paper holding it, 30-80 ms per query for a common word over
+100,000 papers, where the rest of the query takes about 1 ms.
+
+The file lives beside the content store's parse cache, ``<content>/.cache/search.sqlite3``
+(``INDEX_FILE_NAME``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import operator
+import os
+import re
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Literal
+
+from digestbot.content.schema import normalize_arxiv_id
+from digestbot.errors import DigestbotError
+from digestbot.models import Paper
+
+#: The index file's name inside the content store's cache folder (``<content>/.cache``).
+INDEX_FILE_NAME: Final = "search.sqlite3"
+#: The trigram tokenizer arrived in SQLite 3.34.0.
+MIN_SQLITE: Final = (3, 34, 0)
+#: Bumped whenever the tables or what goes into them change; a mismatch rebuilds the file.
+SCHEMA_VERSION: Final = 1
+#: Longer queries are refused (``Query.kind == "too_long"``) before any parsing.
+MAX_QUERY_CHARS: Final = 256
+#: Terms beyond this many are ignored; a longer term is cut to this many characters.
+MAX_TERMS: Final = 12
+MAX_TERM_CHARS: Final = 64
+#: Highest ``limit`` and ``offset`` a search accepts.
+MAX_LIMIT: Final = 100
+MAX_OFFSET: Final = 10_000
+
+QueryKind = Literal["id", "keywords", "empty", "too_long"]
+
+# -- text: CJK detection, terms, grams ----------------------------------------------------
+
+_CJK_RANGES = (
+    "\u2e80-\u2fdf"  # radicals
+    "\u3040-\u30ff"  # hiragana, katakana
+    "\u3100-\u312f\u31a0-\u31bf"  # bopomofo
+    "\u3400-\u4dbf"  # CJK extension A
+    "\u4e00-\u9fff"  # CJK unified ideographs
+    "\uac00-\ud7af"  # hangul syllables
+    "\uf900-\ufaff"  # compatibility ideographs
+    "\U00020000-\U0003134f"  # extensions B-G
+)
+_CJK_CHAR = re.compile(f"[{_CJK_RANGES}]")
+_CJK_RUN = re.compile(f"[{_CJK_RANGES}]+")
+#: A word of one or two letters or digits (CJK runs are blanked out before this applies).
+_SHORT_WORD = re.compile(r"\b[^\W_]{1,2}\b")
+#: Script switches: a CJK run, or a run of anything else.
+_SCRIPT_RUNS = re.compile(f"[{_CJK_RANGES}]+|[^{_CJK_RANGES}]+")
+_SEPARATORS = re.compile(r"[\s,，、。；;！!？?：:|()（）\[\]【】{}「」『』《》<>〈〉\"“”'‘’`*^~=]+")
+#: Short words too common to be worth indexing or searching alone.
+_STOPWORDS = frozenset(
+    {"a", "an", "as", "at", "be", "by", "do", "if", "in", "is", "it", "of", "on", "or", "so"}
+    | {"to", "up", "we", "vs"}
+)
+
+_ARXIV_HOSTS = (
+    r"(?:(?:www\.|export\.)?arxiv\.org|(?:www\.)?huggingface\.co|(?:www\.)?alphaxiv\.org)"
+)
+_ID_BODY = r"(\d{4}\.\d{4,5}(?:v\d+)?|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)"
+_ID_URL = re.compile(
+    rf"^(?:https?://)?{_ARXIV_HOSTS}/(?:abs|pdf|html|papers)/{_ID_BODY}(?:\.pdf)?/?(?:[?#].*)?$",
+    re.IGNORECASE,
+)
+_ID_BARE = re.compile(rf"^(?:arxiv:\s*)?{_ID_BODY}$", re.IGNORECASE)
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ud800-\udfff\ufeff]"
+)
+#: Characters that often wrap a pasted id or link: ``<https://...>``, ``(2404.08634).``
+_WRAPPERS = "<>()[]{}\"'“”‘’「」《》.,;:!?，。；：！？ "
+_OLD_ID_PARTS = re.compile(r"^([a-z][a-z\-]*)(\.[a-z]{2})?/(\d{7}(?:v\d+)?)$", re.IGNORECASE)
+
+
+def _is_cjk(text: str) -> bool:
+    return _CJK_CHAR.search(text) is not None
+
+
+def _strip_symbols(term: str) -> str:
+    """Drop punctuation and symbols at both ends (``(CLIP)`` → ``CLIP``, ``C++`` → ``C``)."""
+    start, end = 0, len(term)
+    while start < end and unicodedata.category(term[start])[0] in "PS":
+        start += 1
+    while end > start and unicodedata.category(term[end - 1])[0] in "PS":
+        end -= 1
+    return term[start:end]
+
+
+def _normalize(text: str) -> str:
+    """NFKC (full-width letters and digits become ASCII), no control characters, one space."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _CONTROL.sub(" ", text)
+    return " ".join(text.split())
+
+
+def split_terms(text: str) -> list[str]:
+    """The search terms in ``text``, lower-cased, de-duplicated, at most ``MAX_TERMS``."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for chunk in _SEPARATORS.split(_normalize(text)):
+        for run in _SCRIPT_RUNS.findall(chunk):
+            term = _strip_symbols(run).lower()[:MAX_TERM_CHARS]
+            if not term or term in seen:
+                continue
+            if len(term) <= 2 and not _is_cjk(term) and term in _STOPWORDS:
+                continue
+            seen.add(term)
+            out.append(term)
+            if len(out) == MAX_TERMS:
+                return out
+    return out
+
+
+def _nfkc(text: str) -> str:
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+
+
+def _grams(*texts: str) -> str:
+    """The short tokens of ``texts`` (NFKC already): CJK unigrams and bigrams, short words.
+
+    Returned space-separated with a space at both ends, each token once, so the phrase
+    ``" 注意 "`` matches only the bigram token under the trigram tokenizer.
+    """
+    text = "\n".join(texts).lower()
+    tokens: dict[str, None] = {}
+    runs = _CJK_RUN.findall(text)
+    if runs:
+        joined = "\x00".join(runs)
+        tokens = dict.fromkeys(joined)
+        tokens.update(dict.fromkeys(map(operator.add, joined, joined[1:])))
+        tokens.pop("\x00", None)
+        for before, after in itertools.pairwise(runs):  # pairs across the joins
+            tokens.pop(before[-1] + "\x00", None)
+            tokens.pop("\x00" + after[0], None)
+        text = _CJK_RUN.sub(" ", text)
+    tokens.update(dict.fromkeys(w for w in _SHORT_WORD.findall(text) if w not in _STOPWORDS))
+    if not tokens:
+        return ""
+    return " " + " ".join(tokens) + " "
+
+
+def _phrase(text: str) -> str:
+    """``text`` as one FTS5 string: everything inside double quotes is literal."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _term_expr(term: str) -> str:
+    """One term as an FTS5 phrase; a short one padded with spaces to match a grams token.
+
+    No column filter is needed: the grams columns hold only tokens of one or two characters
+    between spaces, so a longer term (which never holds a space) cannot match there, and a
+    padded short term matches only whole tokens (or a spaced-out word in the text itself).
+    """
+    return _phrase(term if len(term) >= 3 else f" {term} ")
+
+
+# -- queries ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What a user typed, understood: an arXiv id, keywords, nothing, or too much."""
+
+    kind: QueryKind
+    text: str = ""
+    arxiv_id: str = ""
+    terms: tuple[str, ...] = ()
+
+
+def parse_query(text: str) -> Query:
+    """Tell an arXiv id or URL (abs, pdf, Hugging Face papers) apart from keywords.
+
+    ``2404.08634``, ``2404.08634v2``, ``arXiv:2404.08634``,
+    ``https://arxiv.org/abs/2404.08634v1``, ``https://arxiv.org/pdf/2404.08634.pdf`` and
+    ``https://huggingface.co/papers/2404.08634`` are all the id ``2404.08634``. Input longer
+    than ``MAX_QUERY_CHARS`` is ``too_long`` (checked first, so it costs nothing); input with
+    no searchable term is ``empty``.
+    """
+    stripped = text.strip()
+    if len(stripped) > MAX_QUERY_CHARS:
+        return Query("too_long")
+    clean = _normalize(stripped)
+    if not clean:
+        return Query("empty")
+    candidate = clean.strip(_WRAPPERS)
+    match = _ID_URL.match(candidate) or _ID_BARE.match(candidate)
+    if match is not None:
+        raw = match.group(1)
+        old_style = _OLD_ID_PARTS.match(raw)
+        if old_style is not None:  # hep-th/9901001, cs.AI/0101001: fix the letter case
+            archive, subject, number = old_style.groups()
+            raw = f"{archive.lower()}{(subject or '').upper()}/{number}"
+        try:
+            return Query("id", clean, arxiv_id=normalize_arxiv_id(raw))
+        except ValueError:
+            pass
+    terms = split_terms(clean)
+    if not terms:
+        return Query("empty", clean)
+    return Query("keywords", clean, terms=tuple(terms))
+
+
+# -- results ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One paper found: enough to list it; the service holds the full Paper."""
+
+    arxiv_id: str
+    title_en: str
+    title_zh: str
+    date: dt.date
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One page of hits, and how many papers match in all.
+
+    ``total_exact`` is False when more papers match than were counted: ``total`` is then a
+    lower bound (show it as "1000+"), always above the last hit of this page.
+    """
+
+    hits: list[Hit]
+    total: int
+    total_exact: bool = True
+
+
+EMPTY_RESULT: Final = SearchResult([], 0)
+
+
+# -- the index --------------------------------------------------------------------------
+
+_TEXT_COLUMNS = (
+    "title_en, title_zh, summary_en, summary_zh, authors, tags, arxiv_id, title_grams, body_grams"
+)
+_TITLE_COLUMNS = "title_en, title_zh, arxiv_id, title_grams"
+_SCHEMA = (
+    """CREATE TABLE papers (
+        rowid INTEGER PRIMARY KEY,
+        arxiv_id TEXT NOT NULL UNIQUE,
+        fingerprint BLOB NOT NULL,
+        title_en TEXT NOT NULL,
+        title_zh TEXT NOT NULL,
+        date INTEGER NOT NULL,
+        score INTEGER NOT NULL
+    )""",
+    f"CREATE VIRTUAL TABLE papers_fts USING fts5({_TEXT_COLUMNS}, tokenize = 'trigram')",
+    f"CREATE VIRTUAL TABLE titles_fts USING fts5({_TITLE_COLUMNS}, tokenize = 'trigram')",
+)
+_FTS_TABLES = ("papers_fts", "titles_fts")
+#: bm25 over the titles table: English and Chinese titles, the id, short tokens of titles.
+_BM25_TITLES = "bm25(titles_fts, 1.0, 1.0, 1.0, 1.0)"
+
+# Rowid = (upvotes desc, date desc, sequence): FTS5's natural rowid order is our static rank.
+_SCORE_BITS, _DAY_BITS, _SEQ_BITS = 20, 20, 16
+_SCORE_MAX = (1 << _SCORE_BITS) - 1
+_DAY_MAX = (1 << _DAY_BITS) - 1
+_SEQ_MAX = (1 << _SEQ_BITS) - 1
+
+
+def _rank_base(paper: Paper) -> int:
+    score = _SCORE_MAX - min(max(paper.score, 0), _SCORE_MAX)
+    day = _DAY_MAX - min(paper.date.toordinal(), _DAY_MAX)
+    return ((score << _DAY_BITS) | day) << _SEQ_BITS
+
+
+def fingerprint(paper: Paper) -> bytes:
+    """A digest of everything the index holds about ``paper``: changes when any of it does."""
+    parts = (
+        paper.arxiv_id,
+        paper.title_en,
+        paper.title_zh,
+        paper.summary_en,
+        paper.summary_zh,
+        "\x1e".join(paper.authors),
+        "\x1e".join(paper.tags),
+        paper.date.isoformat(),
+        str(paper.score),
+    )
+    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """What one paper puts in each table."""
+
+    meta: tuple[int | str | bytes, ...]
+    text: tuple[int | str, ...]
+    titles: tuple[int | str, ...]
+
+
+def _row(rowid: int, paper: Paper) -> _Row:
+    title_en, title_zh = _nfkc(paper.title_en), _nfkc(paper.title_zh)
+    summary_en, summary_zh = _nfkc(paper.summary_en), _nfkc(paper.summary_zh)
+    authors, tags = _nfkc(", ".join(paper.authors)), _nfkc(" ".join(paper.tags))
+    title_grams = _grams(title_en, title_zh)
+    body_grams = _grams(summary_en, summary_zh, authors, tags)
+    meta = (
+        rowid,
+        paper.arxiv_id,
+        fingerprint(paper),
+        paper.title_en,
+        paper.title_zh,
+        paper.date.toordinal(),
+        paper.score,
+    )
+    text = (
+        rowid,
+        title_en,
+        title_zh,
+        summary_en,
+        summary_zh,
+        authors,
+        tags,
+        paper.arxiv_id,
+        title_grams,
+        body_grams,
+    )
+    return _Row(meta, text, (rowid, title_en, title_zh, paper.arxiv_id, title_grams))
+
+
+class SearchIndexError(DigestbotError):
+    """The search index cannot be used here: SQLite too old, or its file cannot be written."""
+
+
+class SearchIndex:
+    """Full-text search over the store's papers; rebuildable, shared by the bot and the web.
+
+    ``path=None`` keeps the index in memory; a path keeps it in a file that ``sync`` brings
+    up to date at the next start (a file from another schema version, or one SQLite cannot
+    read, is started afresh). One connection behind a lock: safe from any thread.
+    """
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        exact_limit: int = 500,
+        count_limit: int = 200,
+    ) -> None:
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise SearchIndexError(
+                f"search needs SQLite >= 3.34 for the trigram tokenizer; this Python has "
+                f"{sqlite3.sqlite_version}: use a newer Python build or system SQLite"
+            )
+        self.path = path
+        self.exact_limit = exact_limit
+        self.count_limit = count_limit
+        self._lock = threading.RLock()
+        try:
+            self._conn = self._open()
+        except (sqlite3.Error, OSError) as exc:
+            raise SearchIndexError(f"cannot open the search index at {path}: {exc}") from exc
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @staticmethod
+    def _connect(target: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA cache_size = -65536")  # 64 MiB
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        """Open the file, or start it afresh when it is from another version or unreadable."""
+        if self.path is None:
+            return self._build(":memory:", [])
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = self._connect(str(self.path))
+        except sqlite3.DatabaseError:
+            return self._replace_file([])
+        try:
+            ok = conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            ok = ok and {"papers", *_FTS_TABLES} <= names
+        except sqlite3.DatabaseError:
+            ok = False
+        if ok:
+            return conn
+        conn.close()
+        return self._replace_file([])
+
+    def _build(self, target: str, papers: Iterable[Paper]) -> sqlite3.Connection:
+        """A new database at ``target`` holding ``papers``, its FTS5 segments merged into one."""
+        conn = self._connect(target)
+        try:
+            conn.execute("PRAGMA journal_mode = OFF")
+            conn.execute("PRAGMA synchronous = OFF")
+            conn.execute("BEGIN")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            for table in _FTS_TABLES:  # no merging while loading: one merge at the end
+                conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('automerge', 0)")
+            self._insert(conn, papers, empty=True)
+            for table in _FTS_TABLES:
+                conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+                conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('automerge', 4)")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode = DELETE")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _replace_file(
+        self, papers: Iterable[Paper], old: sqlite3.Connection | None = None
+    ) -> sqlite3.Connection:
+        """Build a new file beside the old one, then move it into place (atomic on POSIX)."""
+        assert self.path is not None
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            self._build(str(tmp), papers).close()
+            if old is not None:
+                old.close()
+            Path(f"{self.path}-journal").unlink(missing_ok=True)
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return self._connect(str(self.path))
+
+    def close(self) -> None:
+        """Close the database connection (the file stays for the next start)."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> SearchIndex:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM papers").fetchone()[0])
+
+    def rebuild(self, papers: Iterable[Paper]) -> None:
+        """Forget everything and index ``papers`` (the last one wins for a repeated id).
+
+        The new index is built aside and swapped in, so searches see the old one until then
+        and a failure leaves the old one in place.
+        """
+        unique = list({p.arxiv_id: p for p in papers}.values())
+        with self._lock:
+            if self.path is None:
+                new = self._build(":memory:", unique)
+                self._conn.close()
+                self._conn = new
+            else:
+                self._conn = self._replace_file(unique, old=self._conn)
+
+    def sync(self, papers: Mapping[str, Paper]) -> int:
+        """Bring the index up to ``papers``: upsert new and changed ones, drop removed ones.
+
+        Returns how many papers were added, changed or removed (0 when it was up to date).
+        An empty index is built in one go, as ``rebuild`` does.
+        """
+        with self._lock:
+            known: dict[str, tuple[bytes, int]] = {
+                arxiv_id: (fp, rowid)
+                for arxiv_id, fp, rowid in self._conn.execute(
+                    "SELECT arxiv_id, fingerprint, rowid FROM papers"
+                )
+            }
+            if not known:
+                if papers:
+                    self.rebuild(papers.values())
+                return len(papers)
+            changed = [
+                paper
+                for arxiv_id, paper in papers.items()
+                if (old := known.get(arxiv_id)) is None or old[0] != fingerprint(paper)
+            ]
+            removed = [rowid for arxiv_id, (_fp, rowid) in known.items() if arxiv_id not in papers]
+            removed += [known[p.arxiv_id][1] for p in changed if p.arxiv_id in known]
+            if not changed and not removed:
+                return 0
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for start in range(0, len(removed), 500):
+                    chunk = removed[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    for table in ("papers", *_FTS_TABLES):
+                        conn.execute(f"DELETE FROM {table} WHERE rowid IN ({marks})", chunk)
+                self._insert(conn, changed, empty=False)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return len(changed) + sum(1 for arxiv_id in known if arxiv_id not in papers)
+
+    def _insert(self, conn: sqlite3.Connection, papers: Iterable[Paper], *, empty: bool) -> None:
+        rows = [_row(rowid, p) for rowid, p in self._assign_rowids(conn, papers, empty=empty)]
+        conn.executemany(
+            "INSERT INTO papers (rowid, arxiv_id, fingerprint, title_en, title_zh, date, score)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (row.meta for row in rows),
+        )
+        conn.executemany(
+            f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) VALUES (?{', ?' * 9})",
+            (row.text for row in rows),
+        )
+        conn.executemany(
+            f"INSERT INTO titles_fts (rowid, {_TITLE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            (row.titles for row in rows),
+        )
+
+    @staticmethod
+    def _assign_rowids(
+        conn: sqlite3.Connection, papers: Iterable[Paper], *, empty: bool
+    ) -> Iterator[tuple[int, Paper]]:
+        """Rowids in (upvotes desc, date desc) order, each unique within its (upvotes, day)."""
+        ordered = sorted(papers, key=lambda p: (_rank_base(p), p.arxiv_id))
+        next_seq: dict[int, int] = {}
+        for paper in ordered:
+            base = _rank_base(paper)
+            seq = next_seq.get(base)
+            if seq is None:
+                seq = 0
+                if not empty:
+                    top = conn.execute(
+                        "SELECT max(rowid) FROM papers WHERE rowid BETWEEN ? AND ?",
+                        (base, base + _SEQ_MAX),
+                    ).fetchone()[0]
+                    seq = 0 if top is None else top - base + 1
+            if seq > _SEQ_MAX:
+                seq = SearchIndex._free_seq(conn, base)
+            next_seq[base] = seq + 1
+            yield base + seq, paper
+
+    @staticmethod
+    def _free_seq(conn: sqlite3.Connection, base: int) -> int:
+        used = {
+            row[0] - base
+            for row in conn.execute(
+                "SELECT rowid FROM papers WHERE rowid BETWEEN ? AND ?", (base, base + _SEQ_MAX)
+            )
+        }
+        for seq in range(_SEQ_MAX + 1):
+            if seq not in used:
+                return seq
+        raise SearchIndexError(
+            f"more than {_SEQ_MAX + 1} papers share one date and one upvote count"
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def search(self, query: str, *, limit: int = 5, offset: int = 0) -> SearchResult:
+        """One page of papers matching ``query`` (keywords, or an arXiv id or URL)."""
+        limit = min(max(limit, 0), MAX_LIMIT)
+        offset = min(max(offset, 0), MAX_OFFSET)
+        parsed = parse_query(query)
+        with self._lock:
+            if parsed.kind == "id":
+                return self._by_id(parsed.arxiv_id, limit, offset)
+            if parsed.kind != "keywords":
+                return EMPTY_RESULT
+            return self._by_terms(parsed.terms, limit, offset)
+
+    def _by_id(self, arxiv_id: str, limit: int, offset: int) -> SearchResult:
+        rows = self._conn.execute(
+            "SELECT arxiv_id, title_en, title_zh, date, score FROM papers WHERE arxiv_id = ?",
+            (arxiv_id,),
+        ).fetchall()
+        hits = [_hit(row) for row in rows]
+        return SearchResult(hits[offset : offset + limit], len(hits))
+
+    def _by_terms(self, terms: Sequence[str], limit: int, offset: int) -> SearchResult:
+        """Tier 0 (every term in a title) before tier 1 (the rest); see the module docstring."""
+        conn = self._conn
+        expr = " AND ".join(_term_expr(t) for t in terms)
+        need = offset + limit
+        cap = max(self.count_limit, need + 1)
+        # One pass, in rowid (= upvotes, date) order, stopping after ``cap``: this counts the
+        # matches and already holds tier 1 in order, for any page below ``cap``.
+        matches = [
+            row[0]
+            for row in conn.execute(
+                "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? LIMIT ?", (expr, cap + 1)
+            )
+        ]
+        if not matches:
+            return EMPTY_RESULT
+        exact = len(matches) <= cap
+        n_title = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM titles_fts WHERE titles_fts MATCH ? LIMIT ?)",
+            (expr, self.exact_limit + 1),
+        ).fetchone()[0]
+        order = f"{_BM25_TITLES}, rowid" if n_title <= self.exact_limit else "rowid"
+        rowids = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT rowid FROM titles_fts WHERE titles_fts MATCH ? ORDER BY {order} LIMIT ?",
+                (expr, need),
+            )
+        ]
+        if len(rowids) < need:  # tier 0 is complete: add tier 1 from the matches
+            first = set(rowids)
+            rowids += [r for r in matches if r not in first][: need - len(rowids)]
+        hits = self._hits(rowids[offset:need])
+        if exact:
+            return SearchResult(hits, len(matches))
+        return SearchResult(hits, cap, total_exact=False)
+
+    def _hits(self, rowids: Sequence[int]) -> list[Hit]:
+        if not rowids:
+            return []
+        marks = ",".join("?" * len(rowids))
+        rows = {
+            row[0]: row[1:]
+            for row in self._conn.execute(
+                "SELECT rowid, arxiv_id, title_en, title_zh, date, score FROM papers "
+                f"WHERE rowid IN ({marks})",
+                list(rowids),
+            )
+        }
+        return [_hit(rows[r]) for r in rowids if r in rows]
+
+
+def _hit(row: Sequence[object]) -> Hit:
+    arxiv_id, title_en, title_zh, date, score = row
+    assert isinstance(date, int) and isinstance(score, int)
+    return Hit(str(arxiv_id), str(title_en), str(title_zh), dt.date.fromordinal(date), score)

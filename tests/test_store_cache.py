@@ -1,0 +1,158 @@
+"""The content store's parse cache: same report with or without it, re-parse only what changed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE_CONTENT, write
+from digestbot.content import cache as cache_module
+from digestbot.content.cache import CACHE_FILE_NAME, PaperCache, default_cache_dir
+from digestbot.content.store import ContentStore, Snapshot
+
+GOOD = """---
+arxiv_id: '{id}'
+title_en: Paper {id}
+title_zh: 论文 {id}
+date: 2024-04-16
+status: {status}
+score: 3
+authors: [A. Author]
+links:
+  code: https://github.com/example/x
+tags: [memory]
+summary_en: One line.
+---
+
+Body of {id}.
+"""
+
+
+def age(*paths: Path, seconds: float = 60) -> None:
+    """Date files back, out of the window where a same-size edit could go unnoticed."""
+    past = time.time_ns() - int(seconds * 1e9)
+    for path in paths:
+        os.utime(path, ns=(past, past))
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """The sample content plus a draft, three invalid files and a duplicate id."""
+    dest = tmp_path / "content"
+    shutil.copytree(SAMPLE_CONTENT, dest)
+    write(dest / "papers/2024/2404.00001.md", GOOD.format(id="2404.00001", status="draft"))
+    write(
+        dest / "papers/2024/2404.00002.md", "---\narxiv_id: '2404.00002'\ndate: 2024-04-16\n---\n"
+    )
+    write(dest / "papers/2024/2404.00003.md", "---\n: : :\n---\n")
+    write(dest / "papers/2024/2404.99999.md", GOOD.format(id="2404.00004", status="ready"))
+    write(dest / "papers/2025/2404.09173.md", GOOD.format(id="2404.09173", status="ready"))
+    write(dest / "issues/2024-W16.yaml", "papers:\n  - '2404.00001'\n  - '2404.00077'\n")
+    age(*dest.rglob("*.md"))
+    return dest
+
+
+def load(root: Path) -> tuple[Snapshot, PaperCache]:
+    cache = PaperCache.beside(root)
+    return ContentStore(root, cache=cache).load(), cache
+
+
+def report(snap: Snapshot) -> list[str]:
+    return [f"{p.severity}: {p}" for p in snap.problems]
+
+
+def test_the_report_is_the_same_with_and_without_the_cache(root: Path) -> None:
+    plain = ContentStore(root).load()
+    assert len(plain.errors) >= 5 and plain.warnings  # the fixture is as bad as intended
+    first, cache = load(root)
+    assert (cache.hits, cache.misses) == (0, plain.files - 1)
+    assert (default_cache_dir(root) / CACHE_FILE_NAME).is_file()
+    second, cache = load(root)
+    assert (cache.hits, cache.misses) == (plain.files - 1, 0)
+    for snap in (first, second):
+        assert report(snap) == report(plain)  # invalid files are reported again, from the cache
+        assert snap.papers == plain.papers
+        assert snap.paths == plain.paths
+        assert snap.invalid_ids == plain.invalid_ids
+        assert snap.overrides == plain.overrides
+        assert snap.files == plain.files
+    assert "duplicate id 2404.09173" in "\n".join(report(second))
+
+
+def test_only_changed_files_are_parsed_again(root: Path) -> None:
+    load(root)
+    fam = root / "papers/2024/2404.09173.md"
+    fam.write_text(fam.read_text(encoding="utf-8").replace("score: 31", "score: 32"), "utf-8")
+    fixed = root / "papers/2024/2404.00003.md"
+    fixed.write_text(GOOD.format(id="2404.00003", status="ready"), "utf-8")
+    (root / "papers/2024/2404.08197.md").unlink()
+    added = write(root / "papers/2024/2404.00005.md", GOOD.format(id="2404.00005", status="ready"))
+    age(fam, fixed, added, seconds=30)
+    snap, cache = load(root)
+    assert cache.misses == 3
+    assert snap.papers["2404.09173"].score == 32
+    assert "2404.00003" in snap.papers and "2404.00005" in snap.papers
+    assert "2404.08197" not in snap.papers
+    assert report(snap) == report(ContentStore(root).load())
+    again, cache = load(root)
+    assert cache.misses == 0
+    assert again == snap
+
+
+def test_a_file_edited_just_now_is_not_trusted_to_the_cache(root: Path) -> None:
+    load(root)
+    path = root / "papers/2024/2404.09173.md"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("score: 31", "score: 41"), encoding="utf-8")
+    snap = load(root)[0]
+    assert snap.papers["2404.09173"].score == 41
+    # a second edit of the same size within the file system's timestamp granularity
+    stat = path.stat()
+    path.write_text(text.replace("score: 31", "score: 51"), encoding="utf-8")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    snap = load(root)[0]
+    assert snap.papers["2404.09173"].score == 51
+
+
+def test_a_damaged_or_foreign_cache_is_ignored_and_rewritten(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = report(ContentStore(root).load())
+    path = default_cache_dir(root) / CACHE_FILE_NAME
+    for damage in (b"", b"\x00garbage", b"\xe9" * 1000):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(damage)
+        snap, cache = load(root)
+        assert cache.hits == 0
+        assert report(snap) == expected
+        assert load(root)[1].misses == 0  # rewritten
+    monkeypatch.setattr(cache_module, "code_key", lambda: "another version of the code")
+    snap, cache = load(root)
+    assert cache.hits == 0 and report(snap) == expected
+
+
+def test_a_cache_that_cannot_be_written_only_logs(
+    root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    cache = PaperCache(blocker / "papers.marshal")
+    with caplog.at_level(logging.WARNING, logger="digestbot.content"):
+        snap = ContentStore(root, cache=cache).load()
+    assert report(snap) == report(ContentStore(root).load())
+    assert "cannot write paper cache" in caplog.text
+
+
+def test_one_cache_object_serves_repeated_loads(root: Path) -> None:
+    cache = PaperCache.beside(root)
+    store = ContentStore(root, cache=cache)
+    first = store.load()
+    (default_cache_dir(root) / CACHE_FILE_NAME).unlink()
+    second = store.load()  # served from memory, no file needed
+    assert cache.hits == first.files - 1
+    assert second == first
