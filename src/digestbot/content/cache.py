@@ -68,7 +68,7 @@ def code_key() -> str:
     return digest.hexdigest()
 
 
-def _stamp(path: Path) -> Stamp:
+def _stamp(path: str) -> Stamp:
     try:
         st = os.stat(path)
     except OSError:
@@ -140,8 +140,12 @@ class PaperCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Encoded entries read from disk: used by the first load only, then dropped.
         self._entries: dict[str, tuple[Any, ...]] | None = None
-        self._fresh: dict[str, tuple[Any, ...]] = {}
+        # What the last load saw, as live objects shared with its Snapshot: later loads
+        # reuse them without decoding, and they cost no memory beyond the Snapshot's own.
+        self._live: dict[str, tuple[Stamp, ParsedFile]] = {}
+        self._fresh: dict[str, tuple[Stamp, ParsedFile]] = {}
         self._dirty = False
         self.hits = 0
         self.misses = 0
@@ -168,41 +172,47 @@ class PaperCache:
             return {}
         return entries
 
-    def lookup(self, path: Path) -> tuple[ParsedFile | None, Stamp]:
+    def lookup(self, path: str) -> tuple[ParsedFile | None, Stamp]:
         """The cached outcome for ``path`` if the file is unchanged, and its current stamp."""
-        if self._entries is None:
-            self._entries = self._read()
         stamp = _stamp(path)
-        key = str(path)
+        key = path
+        live = self._live.get(key)
+        if stamp is not None and live is not None and live[0] == stamp:
+            self._fresh[key] = live
+            self.hits += 1
+            return live[1], stamp
+        if self._entries is None:
+            self._entries = {} if self._live else self._read()
         entry = self._entries.get(key)
-        if stamp is None or entry is None or entry[0] != stamp:
+        if stamp is None or entry is None or tuple(entry[0]) != stamp:
             self.misses += 1
             return None, stamp
         try:
-            parsed = _decode(path, entry[1])
+            parsed = _decode(Path(path), entry[1])
         except _DECODE_ERRORS:
             self.misses += 1
             return None, stamp
-        self._fresh[key] = entry
+        self._fresh[key] = (stamp, parsed)
         self.hits += 1
         return parsed, stamp
 
-    def store(self, path: Path, stamp: Stamp, parsed: ParsedFile) -> None:
+    def store(self, path: str, stamp: Stamp, parsed: ParsedFile) -> None:
         """Remember ``parsed`` for ``path`` as it was at ``stamp`` (taken before reading it)."""
         self._dirty = True
         if stamp is None or stamp[1] > time.time_ns() - int(RACY_SECONDS * 1e9):
             return
-        self._fresh[str(path)] = (stamp, _encode(parsed))
+        self._fresh[path] = (stamp, parsed)
 
     def save(self) -> None:
         """Write what this load saw, if anything changed; keep it for the next load."""
-        previous = self._entries or {}
+        previous = self._live or self._entries or {}
         fresh, self._fresh = self._fresh, {}
-        self._entries = fresh
+        self._live, self._entries = fresh, {}
         if not self._dirty and len(fresh) == len(previous):
             return
         self._dirty = False
-        data = marshal.dumps((FORMAT, code_key(), fresh))
+        encoded = {key: (stamp, _encode(parsed)) for key, (stamp, parsed) in fresh.items()}
+        data = marshal.dumps((FORMAT, code_key(), encoded))
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,12 +49,36 @@ class ParsedFile:
     invalid_id: str | None = None
 
 
+class PathMap(Mapping[str, Path]):
+    """Paper id → file, kept as strings (a Path per paper would cost ~400 bytes each)."""
+
+    __slots__ = ("_names",)
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+
+    def __getitem__(self, arxiv_id: str) -> Path:
+        return Path(self._names[arxiv_id])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, arxiv_id: object) -> bool:
+        return arxiv_id in self._names
+
+    def set(self, arxiv_id: str, name: str) -> None:
+        self._names[arxiv_id] = name
+
+
 @dataclass(slots=True)
 class Snapshot:
     """Everything the store held at one load: valid papers, overrides, and what was wrong."""
 
     papers: dict[str, Paper] = field(default_factory=dict)
-    paths: dict[str, Path] = field(default_factory=dict)
+    paths: PathMap = field(default_factory=lambda: PathMap())
     overrides: dict[Week, IssueOverride] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     invalid_ids: dict[str, Path] = field(default_factory=dict)
@@ -128,21 +152,22 @@ class ContentStore:
     def paper_path(self, arxiv_id: str, date: dt.date) -> Path:
         return self.papers_dir / f"{date.year}" / f"{arxiv_id.replace('/', '_')}.md"
 
-    def _paper_files(self) -> list[Path]:
+    def _paper_files(self) -> list[str]:
+        """Every paper file, as sorted strings (cheaper than Paths for 100,000 files)."""
         if not self.papers_dir.is_dir():
             return []
-        out: list[Path] = []
-        for dirpath, _dirs, names in os.walk(self.papers_dir):
-            out.extend(Path(dirpath) / n for n in names if n.endswith(".md"))
-        out.sort()
-        return out
+        names: list[str] = []
+        for dirpath, _dirs, files in os.walk(self.papers_dir):
+            names.extend(os.path.join(dirpath, n) for n in files if n.endswith(".md"))
+        names.sort()
+        return names
 
     def load(self) -> Snapshot:
         """Load every file; invalid ones become problems and the rest still load."""
         snap = Snapshot()
-        for path in self._paper_files():
+        for name in self._paper_files():
             snap.files += 1
-            self._load_paper(path, snap)
+            self._load_paper(name, snap)
         if self.cache is not None:
             self.cache.save()
         if self.issues_dir.is_dir():
@@ -163,14 +188,14 @@ class ContentStore:
         snap.problems.sort(key=lambda p: (str(p.path), p.line))
         return snap
 
-    def _load_paper(self, path: Path, snap: Snapshot) -> None:
-        cached, stamp = (None, None) if self.cache is None else self.cache.lookup(path)
-        parsed = cached or self._parse_paper(path)
+    def _load_paper(self, name: str, snap: Snapshot) -> None:
+        cached, stamp = (None, None) if self.cache is None else self.cache.lookup(name)
+        parsed = cached or self._parse_paper(Path(name))
         if cached is None and self.cache is not None:
-            self.cache.store(path, stamp, parsed)
+            self.cache.store(name, stamp, parsed)
         snap.problems.extend(parsed.problems)
         if parsed.invalid_id is not None:
-            snap.invalid_ids[parsed.invalid_id] = path
+            snap.invalid_ids[parsed.invalid_id] = Path(name)
         model = parsed.paper
         if model is None:
             return
@@ -178,7 +203,7 @@ class ContentStore:
             first = snap.paths[model.arxiv_id]
             snap.problems.append(
                 Problem(
-                    path,
+                    Path(name),
                     parsed.id_line,
                     "arxiv_id",
                     f"duplicate id {model.arxiv_id}: also in {first}; keep one file",
@@ -186,7 +211,7 @@ class ContentStore:
             )
             return
         snap.papers[model.arxiv_id] = model
-        snap.paths[model.arxiv_id] = path
+        snap.paths.set(model.arxiv_id, name)
 
     def _parse_paper(self, path: Path) -> ParsedFile:
         """Read and validate one paper file, on its own (duplicates are checked by the caller)."""
