@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -24,6 +24,44 @@ SKIPPED = "skipped"
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+# Built once: the drain's hot path runs them thousands of times a second, and a prebuilt
+# statement skips SQLAlchemy's construction (its compiled form is cached either way).
+_CHECKPOINT_MANY = (
+    update(deliveries)
+    .where(
+        deliveries.c.id.in_(bindparam("ids", expanding=True)),
+        deliveries.c.lease_owner == bindparam("owner"),
+        deliveries.c.status == SENDING,
+        deliveries.c.lease_until >= bindparam("now"),
+    )
+    .values(lease_until=bindparam("until"), parts_sent=bindparam("parts"))
+    .returning(deliveries.c.id)
+)
+_SENT_MANY = (
+    update(deliveries)
+    .where(
+        deliveries.c.id.in_(bindparam("ids", expanding=True)),
+        deliveries.c.lease_owner == bindparam("owner"),
+    )
+    .values(
+        status=SENT,
+        parts_sent=bindparam("parts"),
+        sent_at=bindparam("now"),
+        last_error=None,
+        lease_owner=None,
+        lease_until=None,
+    )
+    .returning(deliveries.c.id)
+)
+
+
+def _by_parts(items: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for delivery_id, parts in items:
+        groups.setdefault(parts, []).append(delivery_id)
+    return groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +330,47 @@ class Ledger:
                 .values(lease_until=now + self.lease, parts_sent=parts_sent)
             )
         return result.rowcount == 1
+
+    async def write_batch(
+        self,
+        owner: str,
+        checkpoints: Sequence[tuple[int, int]] = (),
+        sent: Sequence[tuple[int, int]] = (),
+        *,
+        conn: AsyncConnection | None = None,
+    ) -> tuple[set[int], set[int]]:
+        """:meth:`checkpoint` and :meth:`mark_sent` for many (id, parts) in one transaction.
+
+        Returns the ids whose checkpoint held and the ids recorded as sent. The checks are
+        the single-row methods' own: a checkpoint needs ``owner``'s unexpired lease, a sent
+        mark needs ``owner``'s lease. ``conn``: a connection the caller keeps for many
+        batches (no pool checkout per batch); by default one from the pool.
+        """
+        if conn is None:
+            async with self.engine.connect() as own:
+                return await self.write_batch(owner, checkpoints, sent, conn=own)
+        now = utcnow()
+        ok_checkpoints: set[int] = set()
+        ok_sent: set[int] = set()
+        async with conn.begin():
+            for parts, ids in _by_parts(sent).items():
+                result = await conn.execute(
+                    _SENT_MANY, {"ids": ids, "owner": owner, "parts": parts, "now": now}
+                )
+                ok_sent.update(result.scalars())
+            for parts, ids in _by_parts(checkpoints).items():
+                result = await conn.execute(
+                    _CHECKPOINT_MANY,
+                    {
+                        "ids": ids,
+                        "owner": owner,
+                        "parts": parts,
+                        "now": now,
+                        "until": now + self.lease,
+                    },
+                )
+                ok_checkpoints.update(result.scalars())
+        return ok_checkpoints, ok_sent
 
     async def _finish(
         self, conn: AsyncConnection, delivery_id: int, owner: str, **values: Any

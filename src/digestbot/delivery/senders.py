@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import datetime as dt
+import random
 import re
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Protocol
 
 from digestbot.delivery.ledger import Delivery
 from digestbot.models import Channel, Issue, Language
-from digestbot.render.email import RenderedEmail, build_message, render_email
+from digestbot.render.email import POLICY, RenderedEmail, build_message, check_header, render_email
 from digestbot.render.telegram import render_telegram
 from digestbot.render.templates import Templates
 
@@ -41,6 +47,7 @@ class Content:
         self.unsubscribe_url = unsubscribe_url
         self._telegram: dict[Language, list[str]] = {}
         self._email: dict[Language, RenderedEmail] = {}
+        self._templates: dict[Language, _EmailTemplate] = {}
         host = re.sub(r"^https?://", "", options.public_url).split("/")[0].split(":")[0]
         self.domain = host or "localhost"
 
@@ -69,15 +76,133 @@ class Content:
         return self._email[lang]
 
     def email_message(self, to: str, lang: Language) -> EmailMessage:
-        return build_message(
-            self.email(lang),
-            sender=self.options.sender,
-            to=to,
-            unsubscribe_url=self.unsubscribe_url(Channel.EMAIL, to),
-            list_id=self.options.list_id,
-            message_id_domain=self.domain,
-            date=None,
+        """``to``'s message: what :func:`build_message` makes, from a per-language template.
+
+        Building each recipient's message with the email package's header registry and
+        content manager cost about 2 ms of CPU, the largest share of a fan-out; the
+        template does it in a fraction of that. See :class:`_EmailTemplate`.
+        """
+        template = self._templates.get(lang)
+        if template is None:
+            template = self._templates[lang] = _EmailTemplate.of(
+                self.email(lang), self.options, self.domain
+            )
+        return template.message(to, self.unsubscribe_url(Channel.EMAIL, to))
+
+
+_DOT_ATOM_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
+_PERSONAL = frozenset({"To", "Date", "Message-ID", "List-Unsubscribe", "Content-Type"})
+_MAX_LINE = POLICY.max_line_length or 78
+
+
+def _folded(name: str, value: str) -> str:
+    """``value`` (a string or a parsed header) as the generator writes it, minus the name."""
+    line: str = POLICY.fold(name, value)
+    return line[len(name) + 2 : -len(POLICY.linesep)]
+
+
+def _short(name: str, value: str) -> str:
+    """``value`` as is when the registry would write it unchanged, else folded."""
+    if value.isascii() and len(name) + 2 + len(value) <= _MAX_LINE:
+        return value
+    return _folded(name, value)
+
+
+def _encode_body(body: str, cte: str) -> tuple[str, str]:
+    """(transfer encoding, payload), as the content manager would encode ``body``."""
+    lines = body.encode("utf-8").splitlines()
+    if cte == "7bit":
+        if all(len(x) <= _MAX_LINE and x.isascii() for x in lines):
+            return cte, b"\n".join(lines).decode("ascii") + "\n"
+        cte = "quoted-printable"
+    if cte == "base64":
+        return cte, base64.encodebytes(b"\r\n".join(lines) + b"\r\n").decode("ascii")
+    return "quoted-printable", binascii.b2a_qp(b"\n".join(lines) + b"\n", istext=True).decode(
+        "ascii"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _EmailTemplate:
+    """One language's issue email with the recipient's parts left open.
+
+    Made from a :func:`build_message` reference, so the headers, their order and folding,
+    the parts and their transfer encodings are build_message's. Each recipient's message
+    stores the shared headers pre-folded (``set_raw``: no header parsing), and its own To,
+    Date, Message-ID and List-Unsubscribe, and encodes its two personalised bodies with
+    the C codecs (``binascii``) instead of the pure-Python quoted-printable encoder.
+    """
+
+    rendered: RenderedEmail
+    headers: tuple[tuple[str, str | None], ...]
+    """(name, pre-folded value), None for a per-recipient header, in build_message's order."""
+    parts: tuple[tuple[str, str], ...]
+    """(subtype, transfer encoding) of the alternatives: plain text, then HTML."""
+    domain: str
+
+    @classmethod
+    def of(cls, rendered: RenderedEmail, options: RenderOptions, domain: str) -> _EmailTemplate:
+        reference = build_message(  # validates the sender, the list id and the domain
+            rendered,
+            sender=options.sender,
+            to="reader@example.invalid",
+            unsubscribe_url=f"{options.public_url}/unsubscribe/reference",
+            list_id=options.list_id,
+            message_id_domain=domain,
         )
+        headers = tuple(
+            (name, None if name in _PERSONAL else _folded(name, value))
+            for name, value in reference.items()
+        )
+        parts = tuple(
+            (part.get_content_subtype(), str(part["Content-Transfer-Encoding"]))
+            for part in reference.iter_parts()
+        )
+        assert [p[0] for p in parts] == ["plain", "html"], parts
+        return cls(rendered, headers, parts, domain)
+
+    def message(self, to: str, unsubscribe_url: str) -> EmailMessage:
+        check_header("To", to)
+        check_header("unsubscribe_url", unsubscribe_url)
+        bodies = self.rendered.personalize(unsubscribe_url)
+        encoded = [
+            (subtype, *_encode_body(body, cte))
+            for (subtype, cte), body in zip(self.parts, bodies, strict=True)
+        ]
+        boundary = _boundary(payload for _s, _c, payload in encoded)
+        personal = {
+            "To": to if _DOT_ATOM_ADDRESS.fullmatch(to) and len(to) <= 70 else _folded("To", to),
+            "Date": format_datetime(dt.datetime.now(dt.UTC)),
+            "Message-ID": _short("Message-ID", make_msgid(domain=self.domain)),
+            "List-Unsubscribe": _short("List-Unsubscribe", f"<{unsubscribe_url}>"),
+            "Content-Type": f'multipart/alternative;{POLICY.linesep} boundary="{boundary}"',
+        }
+        msg = EmailMessage(policy=POLICY)
+        for name, value in self.headers:
+            msg.set_raw(name, personal[name] if value is None else value)
+        for subtype, cte, payload in encoded:
+            part = EmailMessage(policy=POLICY)
+            part.set_raw("Content-Type", f'text/{subtype}; charset="utf-8"')
+            part.set_raw("Content-Transfer-Encoding", cte)
+            part.set_payload(payload)
+            msg.attach(part)
+        return msg
+
+
+_BOUNDARY_WIDTH = len(repr(sys.maxsize - 1))
+
+
+def _boundary(payloads: Iterable[str]) -> str:
+    """A MIME boundary like the generator's, checked against the encoded bodies."""
+    texts = list(payloads)
+    while True:
+        token = random.randrange(sys.maxsize)
+        boundary = "=" * 15 + f"{token:0{_BOUNDARY_WIDTH}d}" + "=="
+        if not any(boundary in t for t in texts):
+            return boundary
 
 
 Checkpoint = Callable[[int], Awaitable[bool]]
@@ -89,13 +214,16 @@ class Job:
 
     ``checkpoint(n)`` must be awaited right before sending part ``n``: it re-checks the
     lease and records that parts ``0..n-1`` went out. False means: stop, another worker
-    owns the row now.
+    owns the row now. ``on_sent(n)``, when given, records that parts ``0..n-1`` went out
+    as soon as part ``n-1`` is acknowledged, so a crash while a multi-part delivery waits
+    for its next turn (Telegram's per-chat pacing) doesn't resend an acknowledged part.
     """
 
     delivery: Delivery
     checkpoint: Checkpoint
     on_migrated: Callable[[str], Awaitable[None]] | None = None
     parts_sent: int = 0
+    on_sent: Checkpoint | None = None
 
 
 class LeaseLost(Exception):

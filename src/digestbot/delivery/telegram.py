@@ -212,6 +212,9 @@ class TelegramSender:
         for n in range(max(job.parts_sent, job.delivery.parts_sent), len(parts)):
             chat = await self._send_part(bot, job, chat, n, parts[n])
             job.parts_sent = n + 1
+            # record it now: the next part may wait a second or more for this chat's turn
+            if n + 1 < len(parts) and job.on_sent is not None and not await job.on_sent(n + 1):
+                raise LeaseLost(job.delivery.id)
         return len(parts)
 
     async def _send_part(self, bot: Bot, job: Job, chat: str, n: int, text: str) -> str:
