@@ -45,10 +45,10 @@ from telegram.ext import (
     filters,
 )
 
-from digestbot.metrics import record_bot_command
 from digestbot.bot.texts import ADMIN_COMMANDS, COMMANDS, Html, count, lang_name, t, ui_lang
 from digestbot.delivery.telegram import retry_after_seconds
 from digestbot.errors import DigestbotError, SettingsError, WeekError
+from digestbot.metrics import record_bot_command
 from digestbot.models import Issue, Language, Paper
 from digestbot.render.telegram import MESSAGE_LIMIT, visible_len, visible_text
 from digestbot.render.text import ELLIPSIS, escape_html, shorten, truncate_utf16
