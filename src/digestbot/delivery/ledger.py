@@ -98,6 +98,28 @@ class Delivery:
         return Destination(self.channel, self.address, self.lang, self.subscriber_id)
 
 
+def _new_issue(
+    insert: Any,
+    issue: Issue,
+    status: str,
+    source: str,
+    created_at: dt.datetime,
+    published_at: dt.datetime | None = None,
+) -> Any:
+    """INSERT the issue row unless its week already has one."""
+    return insert.values(
+        week=issue.week,
+        title_zh=issue.title_zh,
+        title_en=issue.title_en,
+        paper_ids=json.dumps(list(issue.paper_ids)),
+        status=status,
+        channels="",
+        source=source,
+        created_at=created_at,
+        published_at=published_at,
+    ).on_conflict_do_nothing(index_elements=["week"])
+
+
 def _issue(row: Any) -> IssueRecord:
     return IssueRecord(
         id=row.id,
@@ -182,20 +204,7 @@ class Ledger:
         """
         now = utcnow()
         async with self.engine.begin() as conn:
-            await conn.execute(
-                self._insert(issues)
-                .values(
-                    week=issue.week,
-                    title_zh=issue.title_zh,
-                    title_en=issue.title_en,
-                    paper_ids=json.dumps(list(issue.paper_ids)),
-                    status="sending",
-                    channels="",
-                    source=source,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["week"])
-            )
+            await conn.execute(_new_issue(self._insert(issues), issue, "sending", source, now))
             row = (await conn.execute(select(issues).where(issues.c.week == issue.week))).one()
             rows = [
                 {
@@ -236,19 +245,9 @@ class Ledger:
         """Record an issue published elsewhere (an imported archive); True if it was new."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                self._insert(issues)
-                .values(
-                    week=issue.week,
-                    title_zh=issue.title_zh,
-                    title_en=issue.title_en,
-                    paper_ids=json.dumps(list(issue.paper_ids)),
-                    status="published",
-                    channels="",
-                    source=source,
-                    created_at=published_at,
-                    published_at=published_at,
+                _new_issue(
+                    self._insert(issues), issue, "published", source, published_at, published_at
                 )
-                .on_conflict_do_nothing(index_elements=["week"])
             )
         return bool(result.rowcount)
 
