@@ -58,6 +58,9 @@ def test_fresh_publish_fills_the_outbox(env: Path, capsys: pytest.CaptureFixture
         kinds = [p.get_content_type() for p in msg.iter_parts()]
         assert kinds == ["text/plain", "text/html"]
         assert msg["List-Unsubscribe"].startswith("<http://127.0.0.1:8000/unsubscribe/")
+        # on the wire the URL stays a literal <…> (an encoded word would break one-click)
+        raw = (outbox / "mail" / f"2024-W16-preview-{lang}@outbox.invalid.eml").read_bytes()
+        assert b"\nList-Unsubscribe: <http://127.0.0.1:8000/unsubscribe/" in raw
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert msg["Message-ID"] and msg["List-Id"] and msg["Date"]
         body = msg.get_body(("html",))

@@ -177,7 +177,7 @@ class _EmailTemplate:
             "To": to if _DOT_ATOM_ADDRESS.fullmatch(to) and len(to) <= 70 else _folded("To", to),
             "Date": format_datetime(dt.datetime.now(dt.UTC)),
             "Message-ID": _short("Message-ID", make_msgid(domain=self.domain)),
-            "List-Unsubscribe": _short("List-Unsubscribe", f"<{unsubscribe_url}>"),
+            "List-Unsubscribe": f"<{unsubscribe_url}>",  # never folded: see render.email.POLICY
             "Content-Type": f'multipart/alternative;{POLICY.linesep} boundary="{boundary}"',
         }
         msg = EmailMessage(policy=POLICY)

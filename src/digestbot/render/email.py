@@ -32,7 +32,10 @@ __all__ = [
 UNSUBSCRIBE_PLACEHOLDER = "%%UNSUBSCRIBE_URL%%"
 """Stands for the recipient's unsubscribe URL in both parts of a :class:`RenderedEmail`."""
 
-POLICY = email.policy.SMTP.clone(cte_type="7bit")
+# refold_source="none": headers set with set_raw (List-Unsubscribe) are written as given.
+# A long URL must stay `<https://…>` on one line; folding would turn it into an RFC 2047
+# encoded word, which mail clients do not read as a link (no one-click unsubscribe).
+POLICY = email.policy.SMTP.clone(cte_type="7bit", refold_source="none")
 """CRLF line ends; bodies as quoted-printable or base64, so any SMTP server takes them."""
 
 _INLINER = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
@@ -123,6 +126,8 @@ def build_message(
     }
     for name, value in values.items():
         check_header(name, value)
+    if not unsubscribe_url.isascii():
+        raise ValueError("the unsubscribe URL must be ASCII (percent-encode it)")
     if not _LIST_ID_RE.fullmatch(f"{list_id}.{message_id_domain}"):
         raise ValueError(f"list_id and domain must form a dot-atom: {list_id}.{message_id_domain}")
     if date is None:
@@ -137,7 +142,7 @@ def build_message(
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = make_msgid(domain=message_id_domain)
     msg["List-Id"] = f"{list_name} <{list_id}.{message_id_domain}>"
-    msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    msg.set_raw("List-Unsubscribe", f"<{unsubscribe_url}>")
     if list_unsubscribe_post:
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     text, html = rendered.personalize(unsubscribe_url)
