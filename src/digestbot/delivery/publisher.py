@@ -135,8 +135,10 @@ class _GroupCommit:
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await conn.close()
+            except Exception as exc:  # noqa: BLE001 - a broken connection is being dropped
+                log.info("ledger connection closed with an error: %s", exc)
 
     async def close(self) -> None:
         task, self._task = self._task, None
@@ -286,8 +288,10 @@ class Publisher:
                 log.warning("failed %s %s: %s", channel, row.address, exc)
                 return
             except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
+                try:
                     await asyncio.shield(self.ledger.release(row.id, self.owner, job.parts_sent))
+                except Exception as exc:  # noqa: BLE001 - its lease expires and it resumes
+                    log.warning("could not give back delivery %s on shutdown: %s", row.id, exc)
                 raise
             if await writer.sent(row.id, parts):
                 stats.sent[channel] += 1
