@@ -6,10 +6,9 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import select
@@ -23,7 +22,7 @@ from digestbot.db.tables import bot_users, chat_migrations, scheduler_runs
 from digestbot.delivery.ledger import Delivery, IssueRecord, Ledger
 from digestbot.delivery.mailer import Mailer
 from digestbot.delivery.publisher import DrainStats, Publisher
-from digestbot.delivery.senders import Content, RenderOptions, Sender
+from digestbot.delivery.senders import Content, RenderOptions, Sender, mail_domain
 from digestbot.errors import IssueRefused, NothingToPublish
 from digestbot.metrics import record_delivery, time_publish
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
@@ -598,13 +597,9 @@ class Service:
             url,
             templates=self.templates,
             sender=self.settings.smtp.sender,
-            domain=self.content_for_domain(),
+            domain=mail_domain(self.settings.public_url),
         )
         await self.mailer.send(msg)
-
-    def content_for_domain(self) -> str:
-        host = self.settings.public_url.split("://", 1)[-1].split("/")[0].split(":")[0]
-        return host or "localhost"
 
     async def confirm_email(self, token: str) -> Subscriber:
         address, lang = self.tokens.read_confirm(token)
@@ -684,10 +679,6 @@ def readable_email(msg: EmailMessage) -> str:
         assert isinstance(part, EmailMessage)
         lines += ["", f"----- {part.get_content_type()} -----", str(part.get_content()).rstrip()]
     return "\n".join(lines) + "\n"
-
-
-def outbox_files(root: Path) -> Sequence[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
 def utc_now() -> dt.datetime:

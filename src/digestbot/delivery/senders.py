@@ -33,6 +33,12 @@ class RenderOptions:
     list_id: str = "weekly-ai-papers"
 
 
+def mail_domain(public_url: str) -> str:
+    """The host of the public URL, used after the @ of Message-IDs and in List-Id."""
+    host = re.sub(r"^https?://", "", public_url).split("/")[0].split(":")[0]
+    return host or "localhost"
+
+
 class Content:
     """One issue, rendered once per (format, language) and personalised per recipient."""
 
@@ -48,8 +54,7 @@ class Content:
         self._telegram: dict[Language, list[str]] = {}
         self._email: dict[Language, RenderedEmail] = {}
         self._templates: dict[Language, _EmailTemplate] = {}
-        host = re.sub(r"^https?://", "", options.public_url).split("/")[0].split(":")[0]
-        self.domain = host or "localhost"
+        self.domain = mail_domain(options.public_url)
 
     def telegram(self, lang: Language) -> list[str]:
         if lang not in self._telegram:
