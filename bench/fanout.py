@@ -171,8 +171,13 @@ async def child_ptb(base_url: str, token: str, n: int, concurrency: int) -> dict
 
 
 def run_child(args: Sequence[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    command = [sys.executable, str(HERE), "--child", *args]
+    profile = os.environ.get("BENCH_PYSPY")  # a folder: profile each child with py-spy
+    if profile and args[0] != "raw":
+        out_file = Path(profile) / f"{args[0]}-{time.time_ns()}.txt"
+        command = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", str(out_file), "--", *command]
     out = subprocess.run(
-        [sys.executable, str(HERE), "--child", *args],
+        command,
         env=env,
         cwd=cwd,
         capture_output=True,

@@ -13,9 +13,9 @@ from sqlalchemy import update
 
 from digestbot.db.engine import make_engine, upgrade
 from digestbot.db.tables import deliveries
-from digestbot.delivery.ledger import Ledger
+from digestbot.delivery.ledger import Delivery, Ledger
 from digestbot.delivery.publisher import Publisher
-from digestbot.delivery.senders import Content, MemorySender, RenderOptions
+from digestbot.delivery.senders import Content, Job, LeaseLost, MemorySender, RenderOptions
 from digestbot.errors import PermanentDeliveryError, TransientDeliveryError
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
 from digestbot.render.templates import Templates
@@ -157,3 +157,36 @@ async def test_two_workers_share_one_issue_without_doubles(ledger: Ledger) -> No
         assert s1.sent and s2.sent, "both workers took a share"
     finally:
         await second.engine.dispose()
+
+
+async def test_a_worker_whose_lease_ran_out_sends_nothing(ledger: Ledger) -> None:
+    # the lease check before a send may skip the database while the lease is fresh; once
+    # the lease has run out and another worker holds the row, it must refuse
+    short = Ledger(ledger.engine, lease_seconds=0.2)
+    rec = await short.plan(ISSUE, dests(1, 0), frozenset({"email"}))
+    taken: list[Delivery] = []
+    sent: list[str] = []
+
+    class Slow:
+        transport = "memory"
+        concurrency = 1
+
+        async def start(self) -> None:
+            return None
+
+        async def close(self) -> None:
+            return None
+
+        async def deliver(self, job: Job, content: Content) -> int:
+            await asyncio.sleep(0.25)  # stuck past the lease; another worker takes the row
+            taken.extend(await short.claim(rec.id, "other", 1))
+            assert await short.mark_sent(taken[0].id, "other", 1)
+            if not await job.checkpoint(0):
+                raise LeaseLost(job.delivery.id)
+            sent.append(job.delivery.address)
+            return 1
+
+    stats = await Publisher(short, {"memory": Slow()}).drain(rec.id, content())
+    assert [d.address for d in taken] == ["user0@example.com"]
+    assert sent == [] and stats.lost_lease == 1 and sum(stats.sent.values()) == 0
+    assert await short.counts(rec.id) == {("email", "sent"): 1}

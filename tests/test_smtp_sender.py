@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import email.utils
 import logging
 import ssl
@@ -124,6 +125,50 @@ async def test_issue_email_is_multipart_with_a_per_recipient_unsubscribe(sink: S
             assert "反馈注意力" in html.get_content()
         ids.add(msg["Message-ID"])
     assert len(ids) == 2  # one Message-ID per recipient
+
+
+@pytest.mark.parametrize("lang", list(Language))
+@pytest.mark.parametrize(
+    "to",
+    [
+        "ann@example.com",
+        "Ann O'Neil <ann@example.com>",
+        "a-very-long-local-part-for-folding-tests." * 2 + "reader@sub.example.com",
+    ],
+)
+def test_wire_bytes_are_what_the_email_package_writes(lang: Language, to: str) -> None:
+    # the SMTP sender writes the template's bytes itself; the email package's generator
+    # must produce the very same bytes from the same message
+    long_url = f"{PUBLIC}/unsubscribe/" + "x" * 150
+    template = content_for()._template(lang)
+    for url in (unsubscribe_url(Channel.EMAIL, "ann@example.com"), long_url):
+        recipient = template.recipient(
+            to,
+            url,
+            date=datetime.datetime(2024, 4, 20, 8, 0, tzinfo=datetime.UTC),
+            message_id="<1.2.3@digest.example>",
+        )
+        wire = recipient.wire()
+        assert wire == recipient.message().as_bytes()
+        assert b"\r\nList-Unsubscribe: <" + url.encode() + b">\r\n" in wire
+        assert b"\n" not in wire.replace(b"\r\n", b"")  # CRLF only
+
+
+async def test_a_long_unsubscribe_url_stays_one_literal_link_on_the_wire(sink: SmtpSink) -> None:
+    # RFC 8058 one-click needs `<https://…>` as is; a folded or RFC 2047-encoded header
+    # is not a link to a mail client
+    long_link = f"{PUBLIC}/unsubscribe/" + "T" * 160
+
+    def long_url(channel: Channel, address: str) -> str:
+        return long_link
+
+    options = content_for().options
+    content = Content(make_issue(count=2), options, long_url)
+    async with running(sink.settings()) as sender:
+        await sender.deliver(make_job("ann@example.com")[0], content)
+    (got,) = sink.wait_for(1)
+    assert b"\r\nList-Unsubscribe: <" + long_link.encode() + b">\r\n" in got.data
+    assert got.message["List-Unsubscribe"] == f"<{long_link}>"
 
 
 async def test_the_pool_reuses_its_connections(sink: SmtpSink) -> None:

@@ -92,6 +92,8 @@ class Delivery:
     parts_sent: int
     attempts: int
     lease_owner: str | None
+    lease_until: dt.datetime | None = None
+    """When the claim's lease ends (the ledger's clock, UTC)."""
 
     @property
     def destination(self) -> Destination:
@@ -147,6 +149,7 @@ def _delivery(row: Any) -> Delivery:
         parts_sent=row.parts_sent,
         attempts=row.attempts,
         lease_owner=row.lease_owner,
+        lease_until=row.lease_until,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -194,8 +195,11 @@ class Publisher:
         writer = _GroupCommit(self.ledger, self.owner)
         finished = asyncio.Event()
 
-        def done(task: asyncio.Task[None]) -> None:
+        busy: set[int] = set()  # the ids of the rows in flight
+
+        def done(row_id: int, task: asyncio.Task[None]) -> None:
             inflight.discard(task)
+            busy.discard(row_id)
             finished.set()
 
         try:
@@ -211,9 +215,14 @@ class Publisher:
                         issue_id, self.owner, room, transports=transports
                     )
                 for row in rows:
+                    if row.id in busy:
+                        # its lease ran out while its send was still going on; the task
+                        # that holds it goes on (the claim has just extended the lease)
+                        continue
                     task = asyncio.create_task(self._deliver(row, content, stats, progress, writer))
                     inflight.add(task)
-                    task.add_done_callback(done)
+                    busy.add(row.id)
+                    task.add_done_callback(functools.partial(done, row.id))
                 if inflight:
                     # one wake-up per finished row (asyncio.wait would hook every task in
                     # the window on each pass: O(window) per row sent)
@@ -250,8 +259,24 @@ class Publisher:
         sender = self.senders[row.transport]
         channel = row.channel.value
 
+        # The lease is re-checked before every send. While more than half of it is left
+        # and there is no new part to record, the check needs no database round trip: a
+        # live worker's row can't be claimed by another before its lease ends (the claim
+        # SQL takes only rows whose lease_until has passed). Otherwise the checkpoint goes
+        # to the ledger, which re-checks, records the parts and extends the lease.
+        recorded = row.parts_sent
+        lease_until = row.lease_until
+        margin = self.ledger.lease / 2
+
         async def checkpoint(n: int) -> bool:
-            return await writer.checkpoint(row.id, n)
+            nonlocal recorded, lease_until
+            now = utcnow()
+            if n <= recorded and lease_until is not None and now + margin < lease_until:
+                return True
+            ok = await writer.checkpoint(row.id, n)
+            if ok:  # the ledger set lease_until = (its now, later than ours) + lease
+                recorded, lease_until = max(recorded, n), now + self.ledger.lease
+            return ok
 
         async def migrated(new_address: str) -> None:
             if self.on_migrated is not None:

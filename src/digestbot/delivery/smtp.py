@@ -24,7 +24,7 @@ import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.utils import parseaddr
 
 import aiosmtplib
 from aiosmtplib import (
@@ -211,6 +211,7 @@ class SmtpSender:
         self.idle_check_after = idle_check_after
         self.stats = SmtpStats()
         self._pool: SmtpPool | None = None
+        self.envelope_sender = parseaddr(settings.sender)[1]
 
     @property
     def pool(self) -> SmtpPool:
@@ -225,6 +226,11 @@ class SmtpSender:
             raise SettingsError(
                 "DIGESTBOT_SMTP__USERNAME is set but DIGESTBOT_SMTP__PASSWORD is empty: "
                 "set both to log in, or neither"
+            )
+        if "@" not in self.envelope_sender:
+            raise SettingsError(
+                f"DIGESTBOT_SMTP__SENDER={self.settings.sender!r} has no address: "
+                "set it like 'Weekly AI Papers <digest@example.org>'"
             )
         if self.local_hostname is None:
             # socket.getfqdn may ask DNS: once, off the loop, not per connection
@@ -250,12 +256,16 @@ class SmtpSender:
         d = job.delivery
         if not await job.checkpoint(0):
             raise LeaseLost(d.id)
-        msg = content.email_message(d.address, d.lang)
-        await self.send(msg, d.address, job=job)
+        # the bytes straight from the template: no EmailMessage, no generator
+        await self.send(content.email_wire(d.address, d.lang), d.address, job=job)
         return 1
 
-    async def send(self, msg: EmailMessage, address: str, *, job: Job | None = None) -> None:
-        """Send ``msg`` to ``address`` (the envelope recipient), reconnecting if need be."""
+    async def send(self, data: bytes, address: str, *, job: Job | None = None) -> None:
+        """Send ``data`` (a message with CRLF line ends) to ``address``, from the envelope
+        sender of ``settings.sender``, reconnecting if need be. An internationalised
+        address asks the server for SMTPUTF8 (RFC 6531); one without it bounces the row.
+        """
+        options = None if address.isascii() else ["SMTPUTF8"]
         pool = self.pool
         where = f"smtp {address}"
         tries = 0
@@ -279,7 +289,7 @@ class SmtpSender:
                 continue
             reuse = False
             try:
-                await conn.send_message(msg, recipients=[address])
+                await conn.sendmail(self.envelope_sender, [address], data, mail_options=options)
                 reuse = True
             except SMTPRecipientsRefused as exc:
                 reuse = True
