@@ -175,7 +175,8 @@ def run_child(args: Sequence[str], env: dict[str, str], cwd: Path) -> dict[str, 
     profile = os.environ.get("BENCH_PYSPY")  # a folder: profile each child with py-spy
     if profile and args[0] != "raw":
         out_file = Path(profile) / f"{args[0]}-{time.time_ns()}.txt"
-        command = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", str(out_file), "--", *command]
+        spy = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", str(out_file), "--"]
+        command = [*spy, *command]
     out = subprocess.run(
         command,
         env=env,

@@ -8,8 +8,9 @@ seed), runs it again to completion, and counts copies per recipient and per (cha
 
 A repeat is allowed only for a message in flight at the kill: the dead process held the
 row (status ``sending``) and the repeated part is the first one its row had not recorded
-as sent. There can't be more of those than the senders' windows: the SMTP connections
-plus the Telegram sender's concurrency (capped by the number of chats).
+as sent. There can't be more of those than the senders' windows: per transport, the rows
+being sent (its concurrency) plus the rows sent and waiting for their sent mark (the
+publisher's ``unrecorded`` bound); for Telegram, capped by the number of chats.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ N_EMAIL = 150
 N_TELEGRAM = 20
 SMTP_CONNECTIONS = 4  # SmtpSettings.connections default
 TELEGRAM_CONCURRENCY = 64  # TelegramSender default
-IN_FLIGHT = SMTP_CONNECTIONS + min(TELEGRAM_CONCURRENCY, N_TELEGRAM)
+UNRECORDED = 32  # Publisher default
+IN_FLIGHT = SMTP_CONNECTIONS + UNRECORDED + min(TELEGRAM_CONCURRENCY + UNRECORDED, N_TELEGRAM)
 SEED = 20240416
 FAST = {
     "DIGESTBOT_TELEGRAM__GLOBAL_RATE": "1000",

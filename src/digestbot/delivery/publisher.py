@@ -70,11 +70,12 @@ class _GroupCommit:
     """A drain's checkpoints and sent marks, written to the ledger together.
 
     Every call still waits for the transaction that carries it: a checkpoint is committed
-    (the lease re-checked and extended) before its send starts, and a row keeps its
-    sending slot until its sent mark is committed, so at most ``concurrency`` rows per
-    sender are ever sent-but-unrecorded. What changes is that everything that arrives
-    while one transaction runs goes into the next one (group commit), instead of one
-    transaction per call, which cost more CPU than building and sending the email.
+    (the lease re-checked and extended) before its send starts, and the publisher bounds
+    how many rows per sender wait for their sent mark (``Publisher(unrecorded=…)``), so
+    a kill can repeat at most the rows being sent plus those. What changes is that
+    everything that arrives while one transaction runs goes into the next one (group
+    commit), instead of one transaction per call, which cost more CPU than building and
+    sending the email.
     """
 
     def __init__(self, ledger: Ledger, owner: str) -> None:
@@ -165,7 +166,10 @@ class Publisher:
         on_migrated: MigrationHook | None = None,
         on_deactivate: DeactivateHook | None = None,
         on_bounce: BounceHook | None = None,
+        unrecorded: int = 32,
     ) -> None:
+        """``unrecorded``: per transport, how many rows may wait for their sent mark after
+        the server took them (they don't hold a send slot; group commits write them)."""
         self.ledger = ledger
         self.senders = dict(senders)
         self.owner = owner or worker_id()
@@ -176,6 +180,7 @@ class Publisher:
         self.on_deactivate = on_deactivate
         self.on_bounce = on_bounce
         self._sems = {name: asyncio.Semaphore(s.concurrency) for name, s in self.senders.items()}
+        self._unrecorded = {name: asyncio.Semaphore(unrecorded) for name in self.senders}
 
     async def drain(
         self,
@@ -318,10 +323,18 @@ class Publisher:
                 except Exception as exc:  # noqa: BLE001 - its lease expires and it resumes
                     log.warning("could not give back delivery %s on shutdown: %s", row.id, exc)
                 raise
-            if await writer.sent(row.id, parts):
-                stats.sent[channel] += 1
-                if progress is not None:
-                    progress(1)
+            # The send slot goes back as soon as the server took the message, so the next
+            # send need not wait for this one's commit; at most ``unrecorded`` rows per
+            # transport wait for their sent mark (a kill may repeat them: they are in flight).
+            await self._unrecorded[row.transport].acquire()
+        try:
+            marked = await writer.sent(row.id, parts)
+        finally:
+            self._unrecorded[row.transport].release()
+        if marked:
+            stats.sent[channel] += 1
+            if progress is not None:
+                progress(1)
 
 
 async def _sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:

@@ -97,7 +97,6 @@ class Content:
             )
         return template
 
-
     def email_wire(self, to: str, lang: Language) -> bytes:
         """``email_message(to, lang).as_bytes()``, without the email package's generator."""
         return self._template(lang).wire(to, self.unsubscribe_url(Channel.EMAIL, to))
