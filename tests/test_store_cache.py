@@ -156,3 +156,18 @@ def test_one_cache_object_serves_repeated_loads(root: Path) -> None:
     second = store.load()  # served from memory, no file needed
     assert cache.hits == first.files - 1
     assert second == first
+
+
+def test_a_cold_load_is_loaded_again_from_the_cache_it_wrote(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # after parsing many files the store decodes the file it just wrote (a compact memory
+    # layout for a long-running process): same report, every file then a cache hit
+    monkeypatch.setattr(PaperCache, "COMPACT_AFTER", 3)
+    cache = PaperCache.beside(root)
+    store = ContentStore(root, cache=cache)
+    snap = store.load()
+    assert report(snap) == report(ContentStore(root).load())
+    assert (cache.misses, cache.hits) == (snap.files - 1, snap.files - 1)
+    again = store.load()  # nothing parsed this time: no second pass
+    assert again == snap and cache.hits == 2 * (snap.files - 1)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,8 @@ class ParsedFile:
     id_line: int = 1
     problems: tuple[Problem, ...] = ()
     invalid_id: str | None = None
+    stamp: bytes | None = None
+    """The file's stat when it was read (set by the parse cache, which compares it)."""
 
 
 class PathMap(Mapping[str, Path]):
@@ -114,10 +118,12 @@ def _paper_from(model: PaperFile, body: str) -> Paper:
         summary_en=model.summary_en,
         summary_zh=model.summary_zh,
         date=model.date,
-        authors=tuple(model.authors),
+        # names and tags recur across papers: one shared string each (the parse cache
+        # keeps the sharing, as marshal writes a shared object once)
+        authors=tuple(sys.intern(a) for a in model.authors),
         links=Links(code=model.links.code, project=model.links.project, hf=model.links.hf),
         score=model.score,
-        tags=tuple(model.tags),
+        tags=tuple(sys.intern(t) for t in model.tags),
         status=model.status,
         abstract=body.strip(),
     )
@@ -164,12 +170,15 @@ class ContentStore:
 
     def load(self) -> Snapshot:
         """Load every file; invalid ones become problems and the rest still load."""
-        snap = Snapshot()
-        for name in self._paper_files():
-            snap.files += 1
-            self._load_paper(name, snap)
-        if self.cache is not None:
-            self.cache.save()
+        snap = self._load_papers()
+        if self.cache is not None and self.cache.compact_after_parsing(snap.files):
+            # Parsing many files left the papers' strings scattered among freed parser
+            # objects (memory a long-running process keeps). Load again from the cache
+            # file just written: the same outcome, laid out compactly (~25 MB less RSS at
+            # 100,000 papers, for a few seconds more on a cold start).
+            del snap
+            gc.collect()
+            snap = self._load_papers()
         if self.issues_dir.is_dir():
             for path in sorted(self.issues_dir.glob("*.y*ml")):
                 snap.files += 1
@@ -186,6 +195,15 @@ class ContentStore:
                     )
                 )
         snap.problems.sort(key=lambda p: (str(p.path), p.line))
+        return snap
+
+    def _load_papers(self) -> Snapshot:
+        snap = Snapshot()
+        for name in self._paper_files():
+            snap.files += 1
+            self._load_paper(name, snap)
+        if self.cache is not None:
+            self.cache.save()
         return snap
 
     def _load_paper(self, name: str, snap: Snapshot) -> None:
