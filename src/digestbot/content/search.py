@@ -291,6 +291,10 @@ _SCHEMA = (
     f"CREATE VIRTUAL TABLE titles_fts USING fts5({_TITLE_COLUMNS}, tokenize = 'trigram')",
 )
 _FTS_TABLES = ("papers_fts", "titles_fts")
+#: SQLite's page cache: large while building the index, small for queries (it is resident
+#: memory of a long-running process; the file's pages stay in the OS cache either way).
+_BUILD_CACHE_KIB = 64 * 1024
+_QUERY_CACHE_KIB = 8 * 1024
 #: bm25 over the titles table: English and Chinese titles, the id, short tokens of titles.
 _BM25_TITLES = "bm25(titles_fts, 1.0, 1.0, 1.0, 1.0)"
 
@@ -402,7 +406,8 @@ class SearchIndex:
         conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
-            conn.execute("PRAGMA cache_size = -65536")  # 64 MiB
+            # Pages cached in the process (resident memory); the OS caches the file anyway.
+            conn.execute(f"PRAGMA cache_size = -{_QUERY_CACHE_KIB}")
         except sqlite3.DatabaseError:
             conn.close()
             raise
@@ -434,6 +439,7 @@ class SearchIndex:
         try:
             conn.execute("PRAGMA journal_mode = OFF")
             conn.execute("PRAGMA synchronous = OFF")
+            conn.execute(f"PRAGMA cache_size = -{_BUILD_CACHE_KIB}")
             conn.execute("BEGIN")
             for statement in _SCHEMA:
                 conn.execute(statement)
@@ -447,6 +453,8 @@ class SearchIndex:
             conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode = DELETE")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA cache_size = -{_QUERY_CACHE_KIB}")
+            conn.execute("PRAGMA shrink_memory")
         except BaseException:
             conn.close()
             raise
@@ -513,23 +521,32 @@ class SearchIndex:
         An empty index is built in one go, as ``rebuild`` does.
         """
         with self._lock:
-            known: dict[str, tuple[bytes, int]] = {
-                arxiv_id: (fp, rowid)
-                for arxiv_id, fp, rowid in self._conn.execute(
-                    "SELECT arxiv_id, fingerprint, rowid FROM papers"
-                )
-            }
-            if not known:
+            # One pass over the index's rows, holding nothing per row that is unchanged
+            # (a dict of every row cost ~20 MB of resident memory at 100,000 papers).
+            changed: list[Paper] = []
+            removed: list[int] = []
+            gone = 0
+            seen = 0
+            for arxiv_id, fp, rowid in self._conn.execute(
+                "SELECT arxiv_id, fingerprint, rowid FROM papers"
+            ):
+                paper = papers.get(arxiv_id)
+                if paper is None:
+                    removed.append(rowid)
+                    gone += 1
+                    continue
+                seen += 1
+                if fp != fingerprint(paper):
+                    changed.append(paper)
+                    removed.append(rowid)
+            if seen == 0 and gone == 0:
                 if papers:
                     self.rebuild(papers.values())
                 return len(papers)
-            changed = [
-                paper
-                for arxiv_id, paper in papers.items()
-                if (old := known.get(arxiv_id)) is None or old[0] != fingerprint(paper)
-            ]
-            removed = [rowid for arxiv_id, (_fp, rowid) in known.items() if arxiv_id not in papers]
-            removed += [known[p.arxiv_id][1] for p in changed if p.arxiv_id in known]
+            if seen < len(papers):  # papers the index has never seen
+                known = {row[0] for row in self._conn.execute("SELECT arxiv_id FROM papers")}
+                changed += [paper for arxiv_id, paper in papers.items() if arxiv_id not in known]
+                del known
             if not changed and not removed:
                 return 0
             conn = self._conn
@@ -545,7 +562,7 @@ class SearchIndex:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-            return len(changed) + sum(1 for arxiv_id in known if arxiv_id not in papers)
+            return len(changed) + gone
 
     def _insert(self, conn: sqlite3.Connection, papers: Iterable[Paper], *, empty: bool) -> None:
         rows = [_row(rowid, p) for rowid, p in self._assign_rowids(conn, papers, empty=empty)]
