@@ -22,6 +22,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from starlette.exceptions import StarletteDeprecationWarning
 
 from conftest import write
+from digestbot.content.store import Snapshot
 from digestbot.db.engine import make_engine
 from digestbot.delivery.ledger import IssueRecord
 from digestbot.models import Channel, Language
@@ -182,6 +183,31 @@ def test_paper_page_links_its_issue(site: Site) -> None:
     missing = site.client.get("/papers/9999.99999?lang=en")
     assert missing.status_code == 404 and "9999.99999" in missing.text
     strict(missing.text)
+
+
+def test_a_paper_added_by_another_process_gets_a_page(site: Site) -> None:
+    # an unknown id reloads the store only when a file for it exists (a reload of a large
+    # store takes a while); then the new paper has its page without a restart
+    service = site.service
+    service._loaded_at -= 60  # the reload throttle has passed
+    loads = service.store.load
+    calls: list[int] = []
+
+    def counted() -> Snapshot:
+        calls.append(1)
+        return loads()
+
+    service.store.load = counted  # type: ignore[method-assign]
+    assert site.client.get("/papers/2404.30001").status_code == 404
+    assert calls == [], "an id with no file must not reload the store"
+    write(
+        site.root / "content" / "papers" / "2024" / "2404.30001.md",
+        "---\narxiv_id: '2404.30001'\ntitle_en: Arrived later\ndate: 2024-04-18\n"
+        "status: ready\n---\n",
+    )
+    r = site.client.get("/papers/2404.30001?lang=en")
+    assert r.status_code == 200 and "Arrived later" in r.text
+    assert calls == [1]
 
 
 def test_drafts_have_no_page(site: Site) -> None:

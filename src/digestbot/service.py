@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from typing import Literal
@@ -217,6 +217,11 @@ class Service:
         self._loaded_at = time.monotonic()
         ready = {k: p for k, p in snap.papers.items() if p.status is Status.READY}
         return self.index.sync(ready)
+
+    def _added_since_load(self, arxiv_ids: Iterable[str]) -> bool:
+        """Whether a file for one of these ids exists now: only then is a reload worth it
+        (a reload of 100,000 papers takes a second; an unknown id costs a few stats)."""
+        return any(self.store.find_path(pid) is not None for pid in arxiv_ids)
 
     def refresh_if_stale(self, min_interval: float = 10.0) -> bool:
         """Reload content another process may have changed, at most every ``min_interval``."""
@@ -512,7 +517,7 @@ class Service:
         """A ready paper by id (drafts only when asked); an unknown id reloads the store
         (throttled) in case another process just added it."""
         found = self.snapshot().papers.get(arxiv_id)
-        if found is None and self.refresh_if_stale():
+        if found is None and self._added_since_load([arxiv_id]) and self.refresh_if_stale():
             found = self.snapshot().papers.get(arxiv_id)
         if found is not None and found.status is not Status.READY and not drafts:
             return None
@@ -525,7 +530,8 @@ class Service:
         if record is None or record.status != "published":
             return None
         snap = self.snapshot()
-        if any(pid not in snap.papers for pid in record.paper_ids) and self.refresh_if_stale():
+        missing = [pid for pid in record.paper_ids if pid not in snap.papers]
+        if missing and self._added_since_load(missing) and self.refresh_if_stale():
             snap = self.snapshot()
         papers = [snap.papers[pid] for pid in record.paper_ids if pid in snap.papers]
         issue = make_issue(w, papers, snap.overrides.get(w))
