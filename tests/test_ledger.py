@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from digestbot.db.engine import make_engine, upgrade
+from digestbot.db.engine import HEAD, MIGRATIONS, current_revision, make_engine, upgrade
 from digestbot.db.tables import deliveries
 from digestbot.delivery.ledger import Delivery, Ledger
 from digestbot.delivery.publisher import Publisher
@@ -190,3 +190,20 @@ async def test_a_worker_whose_lease_ran_out_sends_nothing(ledger: Ledger) -> Non
     assert [d.address for d in taken] == ["user0@example.com"]
     assert sent == [] and stats.lost_lease == 1 and sum(stats.sent.values()) == 0
     assert await short.counts(rec.id) == {("email", "sent"): 1}
+
+
+def test_head_constant_is_alembics_head() -> None:
+    # the start-up check skips Alembic when the database is at HEAD: it must be the head
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD
+
+
+async def test_upgrade_again_finds_the_database_at_head(ledger: Ledger) -> None:
+    await upgrade(ledger.engine)
+    async with ledger.engine.connect() as conn:
+        assert await conn.run_sync(current_revision) == HEAD
+        assert (await conn.exec_driver_sql("SELECT count(*) FROM deliveries")).scalar() == 0
