@@ -171,10 +171,13 @@ class Generator:
         return Synthetic(arxiv_id, day, title_en, title_zh, name), text
 
 
-def make_content(root: Path, n: int, *, seed: int = 0) -> list[Synthetic]:
-    """Write the sample papers plus ``n`` synthetic ones (2021-2024) under ``root/papers``."""
+def make_content(root: Path, n: int, *, seed: int = 0, write: bool = True) -> list[Synthetic]:
+    """Write the sample papers plus ``n`` synthetic ones (2021-2024) under ``root/papers``.
+
+    ``write=False`` only describes what the same call writes (to build queries over content
+    made earlier)."""
     papers_dir = root / "papers"
-    if SAMPLES.is_dir():
+    if write and SAMPLES.is_dir():
         shutil.copytree(SAMPLES, papers_dir, dirs_exist_ok=True)
     gen = Generator(seed)
     start = dt.date(2021, 1, 4)
@@ -189,10 +192,12 @@ def make_content(root: Path, n: int, *, seed: int = 0) -> list[Synthetic]:
         per_month[yymm] = seq + 1
         arxiv_id = f"{yymm}.{seq:05d}"
         synthetic, text = gen.paper(arxiv_id, day)
+        out.append(synthetic)
+        if not write:
+            continue
         folder = papers_dir / str(day.year)
         if folder not in made_dirs:
             folder.mkdir(parents=True, exist_ok=True)
             made_dirs.add(folder)
         (folder / f"{arxiv_id}.md").write_text(text, encoding="utf-8")
-        out.append(synthetic)
     return out

@@ -38,10 +38,11 @@ from _harness import (
 
 SMTP_CONNECTIONS = 4  # SmtpSettings.connections default: the SMTP sender's in-flight window
 TELEGRAM_CONCURRENCY = 64  # TelegramSender default: rows sending to Telegram at once
+UNRECORDED = 32  # Publisher default: sent rows per transport waiting for their sent mark
 
 
 def in_flight_bound(n_telegram: int) -> int:
-    return SMTP_CONNECTIONS + min(TELEGRAM_CONCURRENCY, n_telegram)
+    return SMTP_CONNECTIONS + UNRECORDED + min(TELEGRAM_CONCURRENCY + UNRECORDED, n_telegram)
 
 
 def line(i: int | str, r: TrialResult) -> str:
@@ -131,7 +132,8 @@ def main() -> int:
         f"{sum(r.tally.expected for r in results)} copies due, lost {lost}, "
         f"duplicates {sum(dups)} (max {max(dups, default=0)} per trial, "
         f"median {median([float(d) for d in dups]):.0f}; in-flight window {bound} = "
-        f"{SMTP_CONNECTIONS} SMTP + {min(TELEGRAM_CONCURRENCY, args.telegram)} Telegram), "
+        f"{SMTP_CONNECTIONS} + {UNRECORDED} SMTP + "
+        f"{min(TELEGRAM_CONCURRENCY + UNRECORDED, args.telegram)} Telegram), "
         f"duplicates not in flight at the kill {unexplained}, "
         f"median resume {median([r.resume_seconds for r in results]):.1f}s"
     )

@@ -74,17 +74,24 @@ def main() -> None:
     ap.add_argument("--papers", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/digestbot-bench-run"))
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the content (and its caches) already in --dir: warm starts only",
+    )
     args = ap.parse_args()
     root = args.dir
-    if root.exists():
-        shutil.rmtree(root)
-    make_content(root / "content", args.papers - 9)
+    if not (args.reuse and (root / "content").is_dir()):
+        if root.exists():
+            shutil.rmtree(root)
+        make_content(root / "content", args.papers - 9)
     cold_t, cold_rss = start_once(root)
     warm = [start_once(root) for _ in range(args.repeat)]
     warm_t = statistics.median(t for t, _ in warm)
     warm_rss = statistics.median(r for _, r in warm)
     print(f"papers: {args.papers}")
-    print(f"cold start (parse every file, build the index): {cold_t:.2f} s, RSS {cold_rss:.0f} MiB")
+    first = "first start" if args.reuse else "cold start (parse every file, build the index)"
+    print(f"{first}: {cold_t:.2f} s, RSS {cold_rss:.0f} MiB")
     print(
         f"warm start, median of {args.repeat}: {warm_t:.2f} s (target <= 10 s), "
         f"RSS {warm_rss:.0f} MiB (target <= 300 MB); ratio to cold {warm_t / cold_t:.2f}x"
