@@ -542,3 +542,32 @@ def test_corpus_title_matches_first(
         for i in ids(result)
     ]
     assert in_title == sorted(in_title, reverse=True), text
+
+
+def test_a_large_empty_index_is_built_in_a_child_process(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a long-running process keeps the memory an index build allocates: a large store's
+    # empty index is built by a spawned child, then reopened here
+    from digestbot.content import index_child
+    from digestbot.settings import load_settings
+    from digestbot.wiring import build_service
+
+    monkeypatch.setattr(index_child, "MIN_PAPERS", 5)
+    built: list[Path] = []
+    real = index_child.build_in_child
+
+    def spy(index_path: Path, content_root: Path, timeout: float = 60.0) -> None:
+        built.append(index_path)
+        real(index_path, content_root, timeout)
+
+    monkeypatch.setattr(index_child, "build_in_child", spy)
+    service = build_service(load_settings())
+    try:
+        assert service.build_index() == 0, "the child indexed everything already"
+        assert built == [service.index.path]
+        assert len(service.index) == 9
+        assert service.find_papers("反馈注意力").hits[0].arxiv_id == "2404.09173"
+        assert service.build_index() == 0 and len(built) == 1  # not empty: synced here
+    finally:
+        service.index.close()

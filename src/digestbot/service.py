@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from digestbot.content import index_child
 from digestbot.content.search import Query, SearchIndex, SearchResult, parse_query
 from digestbot.content.store import ContentStore, Problem, Snapshot
 from digestbot.db.engine import upgrade
@@ -168,6 +170,7 @@ class Service:
         self.next_run: Callable[[], dt.datetime | None] | None = None
         self.index = index if index is not None else SearchIndex()
         self._loaded_at = float("-inf")
+        self._reload_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -213,9 +216,17 @@ class Service:
         Returns how many papers the index added, changed or dropped. Cheap when little
         changed: unchanged files come from the paper cache.
         """
+        with self._reload_lock:
+            return self._build_index()
+
+    def _build_index(self) -> int:
         snap = self.snapshot(reload=True)
         self._loaded_at = time.monotonic()
         ready = {k: p for k, p in snap.papers.items() if p.status is Status.READY}
+        path = self.index.path
+        if path is not None and len(ready) >= index_child.MIN_PAPERS and len(self.index) == 0:
+            index_child.build_in_child(path, self.store.root)
+            self.index.reopen()
         return self.index.sync(ready)
 
     def _added_since_load(self, arxiv_ids: Iterable[str]) -> bool:
@@ -224,10 +235,18 @@ class Service:
         return any(self.store.find_path(pid) is not None for pid in arxiv_ids)
 
     def refresh_if_stale(self, min_interval: float = 10.0) -> bool:
-        """Reload content another process may have changed, at most every ``min_interval``."""
+        """Reload content another process may have changed, at most every ``min_interval``.
+
+        Safe from a worker thread (``digestbot run`` reloads off its event loop); a reload
+        already running elsewhere makes this one a no-op."""
         if time.monotonic() - self._loaded_at < min_interval:
             return False
-        self.build_index()
+        if not self._reload_lock.acquire(blocking=False):
+            return False
+        try:
+            self._build_index()
+        finally:
+            self._reload_lock.release()
         return True
 
     def parse_query(self, text: str) -> Query:

@@ -477,6 +477,17 @@ class SearchIndex:
             tmp.unlink(missing_ok=True)
         return self._connect(str(self.path))
 
+    def reopen(self) -> None:
+        """Open the file again: another process has replaced it (``build_in_child``)."""
+        with self._lock:
+            self._conn.close()
+            try:
+                self._conn = self._open()
+            except (sqlite3.Error, OSError) as exc:
+                raise SearchIndexError(
+                    f"cannot open the search index at {self.path}: {exc}"
+                ) from exc
+
     def close(self) -> None:
         """Close the database connection (the file stays for the next start)."""
         with self._lock:
