@@ -171,3 +171,30 @@ def test_a_cold_load_is_loaded_again_from_the_cache_it_wrote(
     assert (cache.misses, cache.hits) == (snap.files - 1, snap.files - 1)
     again = store.load()  # nothing parsed this time: no second pass
     assert again == snap and cache.hits == 2 * (snap.files - 1)
+
+
+def test_unchanged_since_load_sees_edits_additions_and_overrides(root: Path) -> None:
+    store = ContentStore(root, cache=PaperCache.beside(root))
+    assert not store.unchanged_since_load()  # nothing loaded yet
+    store.load()
+    assert store.unchanged_since_load()
+    paper = root / "papers" / "2024" / "2404.00001.md"
+    paper.write_text(GOOD.format(id="2404.00001", status="ready"))
+    age(paper)
+    assert not store.unchanged_since_load()  # edited
+    store.load()
+    assert store.unchanged_since_load()
+    added = root / "papers" / "2024" / "2404.00005.md"
+    added.write_text(GOOD.format(id="2404.00005", status="ready"))
+    age(added)
+    assert not store.unchanged_since_load()  # added
+    store.load()
+    added.unlink()
+    assert not store.unchanged_since_load()  # removed
+    store.load()
+    override = root / "issues" / "2024-W16.yaml"
+    override.write_text("papers:\n  - '2404.00001'\n")
+    assert not store.unchanged_since_load()  # an override changed
+    store.load()
+    assert store.unchanged_since_load()
+    assert ContentStore(root).unchanged_since_load() is False  # no cache: always reload

@@ -220,6 +220,10 @@ class Service:
             return self._build_index()
 
     def _build_index(self) -> int:
+        if self._snapshot is not None and self.store.unchanged_since_load():
+            # nothing to do; a reload would allocate a second set of maps and path strings
+            self._loaded_at = time.monotonic()
+            return 0
         snap = self.snapshot(reload=True)
         self._loaded_at = time.monotonic()
         ready = {k: p for k, p in snap.papers.items() if p.status is Status.READY}

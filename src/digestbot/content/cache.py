@@ -257,6 +257,17 @@ class PaperCache:
             return
         self._fresh[path] = dataclasses.replace(parsed, stamp=stamp)
 
+    def all_unchanged(self, paths: list[str]) -> bool:
+        """Whether ``paths`` are exactly the files of the last load, none changed since."""
+        live = self._live
+        if len(paths) != len(live):
+            return False
+        for path in paths:
+            parsed = live.get(path)
+            if parsed is None or parsed.stamp is None or parsed.stamp != _stamp(path):
+                return False
+        return True
+
     #: After parsing at least this many files (and writing the cache), the store loads
     #: again from the cache file for a compact memory layout.
     COMPACT_AFTER: Final = 5000

@@ -146,6 +146,7 @@ class ContentStore:
     def __init__(self, root: Path, *, cache: PaperCache | None = None) -> None:
         self.root = root
         self.cache = cache
+        self._override_stamps: list[tuple[str, float, int]] | None = None
 
     @property
     def papers_dir(self) -> Path:
@@ -179,10 +180,11 @@ class ContentStore:
             del snap
             gc.collect()
             snap = self._load_papers()
-        if self.issues_dir.is_dir():
-            for path in sorted(self.issues_dir.glob("*.y*ml")):
-                snap.files += 1
-                self._load_override(path, snap)
+        overrides = self._override_files()
+        for path in overrides:
+            snap.files += 1
+            self._load_override(path, snap)
+        self._override_stamps = _stamps(overrides)
         for paper in snap.papers.values():
             if paper.status is Status.DRAFT:
                 snap.problems.append(
@@ -196,6 +198,21 @@ class ContentStore:
                 )
         snap.problems.sort(key=lambda p: (str(p.path), p.line))
         return snap
+
+    def unchanged_since_load(self) -> bool:
+        """True when no paper or override file was added, removed or edited since the last
+        ``load``: then a reload would give the same snapshot. Needs the parse cache (which
+        holds each file's stat); allocates nothing that outlives the call."""
+        if self.cache is None or self._override_stamps is None:
+            return False
+        if not self.cache.all_unchanged(self._paper_files()):
+            return False
+        return _stamps(self._override_files()) == self._override_stamps
+
+    def _override_files(self) -> list[Path]:
+        if not self.issues_dir.is_dir():
+            return []
+        return sorted(self.issues_dir.glob("*.y*ml"))
 
     def _load_papers(self) -> Snapshot:
         snap = Snapshot()
@@ -337,6 +354,17 @@ class ContentStore:
             if candidate.is_file():
                 return candidate
         return None
+
+
+def _stamps(paths: list[Path]) -> list[tuple[str, float, int]]:
+    out = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append((str(path), st.st_mtime, st.st_size))
+    return out
 
 
 def _line_in(text: str, needle: str) -> int:
