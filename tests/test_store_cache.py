@@ -198,3 +198,21 @@ def test_unchanged_since_load_sees_edits_additions_and_overrides(root: Path) -> 
     store.load()
     assert store.unchanged_since_load()
     assert ContentStore(root).unchanged_since_load() is False  # no cache: always reload
+
+
+def test_a_cache_with_the_right_key_but_broken_columns_is_rewritten(root: Path) -> None:
+    import marshal
+
+    expected = report(ContentStore(root).load())
+    path = default_cache_dir(root) / CACHE_FILE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = dict.fromkeys(cache_module._COLUMNS, 7)  # not lists
+    for broken in (
+        columns,
+        {"path": []},
+        {**dict.fromkeys(cache_module._COLUMNS, []), "path": [1]},
+    ):
+        path.write_bytes(marshal.dumps((cache_module.FORMAT, cache_module.code_key(), broken)))
+        snap, cache = load(root)
+        assert cache.hits == 0 and report(snap) == expected
+        assert load(root)[1].misses == 0  # rewritten

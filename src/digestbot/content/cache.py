@@ -191,6 +191,7 @@ class PaperCache:
         self._fresh: dict[str, ParsedFile] = {}
         self._dirty = False
         self._parsed = 0  # files parsed (not served from the cache) since the last save
+        self._parsed_last_load = 0
         self._written = False  # whether the last save wrote the file
         self.hits = 0
         self.misses = 0
@@ -216,7 +217,11 @@ class PaperCache:
         del data
         if fmt != FORMAT or key != code_key() or not isinstance(columns, dict):
             return {}
-        if set(columns) != set(_COLUMNS) or len({len(v) for v in columns.values()}) != 1:
+        if (
+            set(columns) != set(_COLUMNS)
+            or not all(isinstance(v, list) for v in columns.values())
+            or len({len(v) for v in columns.values()}) != 1
+        ):
             log.warning("paper cache %s is damaged; it will be rewritten", self.path)
             return {}
         return columns
@@ -272,12 +277,12 @@ class PaperCache:
     #: again from the cache file for a compact memory layout.
     COMPACT_AFTER: Final = 5000
 
-    def compact_after_parsing(self, files: int) -> bool:
-        """True (once per cold load) when this load parsed many files and the cache file
-        now holds them: forget the live results, so the next load decodes the file."""
-        if self._parsed < self.COMPACT_AFTER or not self._written:
+    def compact_after_parsing(self) -> bool:
+        """True when the last load parsed many files and the cache file now holds them:
+        the live results are forgotten, so the next load decodes the file."""
+        if self._parsed_last_load < self.COMPACT_AFTER or not self._written:
             return False
-        self._parsed = 0
+        self._parsed_last_load = 0
         self._live = {}
         self._columns = None
         return True
@@ -287,6 +292,7 @@ class PaperCache:
         previous = len(self._live) if self._live else len((self._columns or {}).get("path", ()))
         fresh, self._fresh = self._fresh, {}
         self._live, self._columns = fresh, {}
+        self._parsed_last_load, self._parsed = self._parsed, 0
         self._written = False
         if not self._dirty and len(fresh) == previous:
             return

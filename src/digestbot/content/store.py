@@ -172,7 +172,7 @@ class ContentStore:
     def load(self) -> Snapshot:
         """Load every file; invalid ones become problems and the rest still load."""
         snap = self._load_papers()
-        if self.cache is not None and self.cache.compact_after_parsing(snap.files):
+        if self.cache is not None and self.cache.compact_after_parsing():
             # Parsing many files left the papers' strings scattered among freed parser
             # objects (memory a long-running process keeps). Load again from the cache
             # file just written: the same outcome, laid out compactly (~25 MB less RSS at
