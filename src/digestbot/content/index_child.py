@@ -4,12 +4,15 @@ Building the index of 100,000 papers allocates ~350 MB of short-lived Python obj
 (rows, CJK n-grams) that a process keeps as resident memory long after. ``digestbot run``
 builds an empty index of a large store in a spawned child instead: the child loads the
 store (from the parse cache the parent just wrote), writes the index file and exits; the
-parent reopens the file and syncs what changed in between.
+parent reopens the file and syncs what changed in between. The child is
+``python -m digestbot.content.index_child INDEX CONTENT`` (a fresh interpreter: nothing of
+the parent's main module, threads or loop is carried over).
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
 
 from digestbot.content.cache import PaperCache
@@ -36,17 +39,18 @@ def _build(index_path: str, content_root: str) -> None:
 
 def build_in_child(index_path: Path, content_root: Path, timeout: float = 3600.0) -> None:
     """Build the index file at ``index_path`` for the store at ``content_root``; wait."""
-    process = multiprocessing.get_context("spawn").Process(
-        target=_build, args=(str(index_path), str(content_root)), name="digestbot-index"
-    )
-    process.start()
-    process.join(timeout)
-    if process.is_alive():
-        process.kill()
-        process.join()
-        raise IndexBuildError(f"building the search index took more than {timeout:.0f} s")
-    if process.exitcode != 0:
+    module = "digestbot.content.index_child"
+    command = [sys.executable, "-m", module, str(index_path), str(content_root)]
+    try:
+        done = subprocess.run(command, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise IndexBuildError(f"building the search index took more than {timeout:.0f} s") from exc
+    if done.returncode != 0:
         raise IndexBuildError(
             f"building the search index in a child process failed (exit code "
-            f"{process.exitcode}); its error is above. Delete {index_path} and start again."
+            f"{done.returncode}); its error is above. Delete {index_path} and start again."
         )
+
+
+if __name__ == "__main__":
+    _build(sys.argv[1], sys.argv[2])
