@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digestbot.content import index_child
 from digestbot.content.search import Query, SearchIndex, SearchResult, parse_query
-from digestbot.content.store import ContentStore, Problem, Snapshot
+from digestbot.content.store import ContentStore, Problem, Snapshot, trim_heap
 from digestbot.db.engine import upgrade
 from digestbot.db.tables import bot_users, chat_migrations, scheduler_runs
 from digestbot.delivery.ledger import Delivery, IssueRecord, Ledger
@@ -231,7 +231,10 @@ class Service:
         if path is not None and len(ready) >= index_child.MIN_PAPERS and len(self.index) == 0:
             index_child.build_in_child(path, self.store.root)
             self.index.reopen()
-        return self.index.sync(ready)
+        changed = self.index.sync(ready)
+        del ready
+        trim_heap()
+        return changed
 
     def _added_since_load(self, arxiv_ids: Iterable[str]) -> bool:
         """Whether a file for one of these ids exists now: only then is a reload worth it

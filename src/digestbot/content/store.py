@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import gc
 import os
@@ -370,3 +371,17 @@ def _stamps(paths: list[Path]) -> list[tuple[str, float, int]]:
 def _line_in(text: str, needle: str) -> int:
     idx = text.find(needle)
     return 1 if idx < 0 else text.count("\n", 0, idx) + 1
+
+
+def trim_heap() -> None:
+    """Give the C heap's free pages back to the OS, where the C library allows it.
+
+    A load that parsed many files frees much of what the YAML parser and the old snapshot
+    allocated, but glibc keeps those pages (~25 MB at 100,000 papers): ``malloc_trim``
+    returns them. Elsewhere (musl, macOS) this does nothing.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
