@@ -21,13 +21,9 @@ queries).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,17 +33,11 @@ import psutil  # type: ignore[import-untyped]
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
-from common import make_content  # noqa: E402
+from common import digestbot_run, make_content, run_env  # noqa: E402
 from digestbot.testing.fake_telegram import FakeTelegram  # noqa: E402
 from search import chinese_queries, english_queries, id_queries, pct  # noqa: E402
 
 PACE = 0.04  # seconds between users: 25 replies/s, under the stand-in's 30/s
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:
@@ -79,33 +69,10 @@ def main() -> None:
         users = list(range(10_000, 10_000 + len(plan) + 10))
         for user in users:
             tg.add_private_chat(user, language_code="zh-hans" if user % 2 else "en")
-        env = {
-            **os.environ,
-            "DIGESTBOT_CONTENT_DIR": str(content),
-            "DIGESTBOT_DATABASE_URL": f"sqlite:///{root / 'digestbot.db'}",
-            "DIGESTBOT_OUTBOX_DIR": str(root / "outbox"),
-            "DIGESTBOT_HTTP__PORT": str(free_port()),
-            "DIGESTBOT_TELEGRAM__TOKEN": tg.token,
-            "DIGESTBOT_TELEGRAM__API_URL": tg.base_url,
-        }
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "digestbot", "run", "--no-scheduler"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert proc.stdout is not None
-        try:
-            for line in proc.stdout:
-                if line.startswith("digestbot ready"):
-                    break
-            else:
-                raise RuntimeError("digestbot run exited before it was ready")
-            ready = time.perf_counter() - started
+        env = run_env(root, TELEGRAM__TOKEN=tg.token, TELEGRAM__API_URL=tg.base_url)
+        with digestbot_run(env) as (pid, ready):
             time.sleep(0.5)
-            rss_ready = psutil.Process(proc.pid).memory_info().rss
+            rss_ready = psutil.Process(pid).memory_info().rss
             for user in users[-10:]:  # warm up: first requests open connections
                 tg.send_user_message(user, "/help")
                 tg.wait_for_messages(user, 1, timeout=30)
@@ -116,10 +83,7 @@ def main() -> None:
                 (reply,) = tg.wait_for_messages(user, 1, timeout=30)
                 times[kind].append((reply.sent_at - t0) * 1000)
                 time.sleep(max(0.0, PACE - (time.monotonic() - t0)))
-            rss_after = psutil.Process(proc.pid).memory_info().rss
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
+            rss_after = psutil.Process(pid).memory_info().rss
 
     print(f"papers: {args.papers}; {n} queries of each kind, one user each, {1 / PACE:.0f}/s")
     print(

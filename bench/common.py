@@ -9,9 +9,17 @@ archive.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import random
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,3 +209,48 @@ def make_content(root: Path, n: int, *, seed: int = 0, write: bool = True) -> li
             made_dirs.add(folder)
         (folder / f"{arxiv_id}.md").write_text(text, encoding="utf-8")
     return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_env(root: Path, **settings: str) -> dict[str, str]:
+    """The environment of a `digestbot run` over ``root/content`` (SQLite, no bot unless
+    ``settings`` give a token): ``settings`` are DIGESTBOT_ variables without the prefix."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGESTBOT_TELEGRAM")}
+    env.update(
+        DIGESTBOT_CONTENT_DIR=str(root / "content"),
+        DIGESTBOT_DATABASE_URL=f"sqlite:///{root / 'digestbot.db'}",
+        DIGESTBOT_OUTBOX_DIR=str(root / "outbox"),
+        DIGESTBOT_HTTP__PORT=str(free_port()),
+    )
+    env.update({f"DIGESTBOT_{k}": v for k, v in settings.items()})
+    return env
+
+
+@contextlib.contextmanager
+def digestbot_run(env: dict[str, str]) -> Iterator[tuple[int, float]]:
+    """`digestbot run --no-scheduler` for the block: its pid and the seconds from launch to
+    its "digestbot ready" line; SIGTERM at the end."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digestbot", "run", "--no-scheduler"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            if line.startswith("digestbot ready"):
+                break
+        else:
+            raise RuntimeError("digestbot run exited before it was ready")
+        yield proc.pid, time.perf_counter() - started
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

@@ -12,12 +12,8 @@ the index file (warm). Targets (issue 4): ready within 10 s, resident memory <= 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,46 +23,14 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from common import make_content  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from common import digestbot_run, make_content, run_env  # noqa: E402
 
 
 def start_once(root: Path) -> tuple[float, float]:
     """Seconds from launch to the ready line, and RSS (MiB) once ready."""
-    env = {
-        **os.environ,
-        "DIGESTBOT_CONTENT_DIR": str(root / "content"),
-        "DIGESTBOT_DATABASE_URL": f"sqlite:///{root / 'digestbot.db'}",
-        "DIGESTBOT_OUTBOX_DIR": str(root / "outbox"),
-        "DIGESTBOT_HTTP__PORT": str(free_port()),
-    }
-    for key in [k for k in env if k.startswith("DIGESTBOT_TELEGRAM")]:
-        del env[key]
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "digestbot", "run", "--no-scheduler"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            if line.startswith("digestbot ready"):
-                ready = time.perf_counter() - started
-                time.sleep(0.5)
-                rss = psutil.Process(proc.pid).memory_info().rss / 2**20
-                return ready, rss
-        raise RuntimeError("digestbot run exited before it was ready")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+    with digestbot_run(run_env(root)) as (pid, ready):
+        time.sleep(0.5)
+        return ready, psutil.Process(pid).memory_info().rss / 2**20
 
 
 def main() -> None:

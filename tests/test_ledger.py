@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from digestbot.db.engine import HEAD, MIGRATIONS, current_revision, make_engine, upgrade
+from digestbot.db.engine import (
+    HEAD,
+    MIGRATIONS,
+    at_head,
+    current_revision,
+    make_engine,
+    upgrade,
+    upgrade_in_child,
+)
 from digestbot.db.tables import deliveries
 from digestbot.delivery.ledger import Delivery, Ledger
 from digestbot.delivery.publisher import Publisher
@@ -207,3 +215,17 @@ async def test_upgrade_again_finds_the_database_at_head(ledger: Ledger) -> None:
     async with ledger.engine.connect() as conn:
         assert await conn.run_sync(current_revision) == HEAD
         assert (await conn.exec_driver_sql("SELECT count(*) FROM deliveries")).scalar() == 0
+
+
+async def test_a_migration_in_a_child_process_brings_the_database_to_head(
+    tmp_path: Path,
+) -> None:
+    # digestbot run migrates in a child, so the long-running process never imports Alembic
+    url = f"sqlite:///{tmp_path / 'child.db'}"
+    engine = make_engine(url)
+    try:
+        assert not await at_head(engine)
+        await asyncio.to_thread(upgrade_in_child, url)
+        assert await at_head(engine)
+    finally:
+        await engine.dispose()

@@ -210,7 +210,7 @@ def test_a_cache_with_the_right_key_but_broken_columns_is_rewritten(root: Path) 
     for broken in (
         columns,
         {"path": []},
-        {**dict.fromkeys(cache_module._COLUMNS, []), "path": [1]},
+        {**{key: [] for key in cache_module._COLUMNS}, "path": [1]},
     ):
         path.write_bytes(marshal.dumps((cache_module.FORMAT, cache_module.code_key(), broken)))
         snap, cache = load(root)

@@ -59,7 +59,7 @@ async def run_forever(
         loop.add_signal_handler(sig, stop.set)
 
     service = build_service(settings)
-    await service.start()
+    await service.start(migrate_in_child=True)
     service.build_index()
     owner = worker_id()
     tasks: list[asyncio.Task[None]] = []

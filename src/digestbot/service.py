@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from digestbot.content import index_child
 from digestbot.content.search import Query, SearchIndex, SearchResult, parse_query
 from digestbot.content.store import ContentStore, Problem, Snapshot, trim_heap
-from digestbot.db.engine import upgrade
+from digestbot.db.engine import at_head, upgrade, upgrade_in_child
 from digestbot.db.tables import bot_users, chat_migrations, scheduler_runs
 from digestbot.delivery.ledger import Delivery, IssueRecord, Ledger
 from digestbot.delivery.mailer import Mailer
@@ -174,7 +174,12 @@ class Service:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, *, migrate_in_child: bool = False) -> None:
+        """Migrate the database, start the senders. ``migrate_in_child``: a pending
+        migration runs in a child process (a long-running process then never imports
+        Alembic)."""
+        if migrate_in_child and not await at_head(self.engine):
+            await asyncio.to_thread(upgrade_in_child, self.settings.database_url)
         await upgrade(self.engine)
         for sender in self.senders.values():
             await sender.start()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -9,10 +12,18 @@ from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from digestbot.errors import DigestbotError
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class MigrationError(DigestbotError):
+    """The database could not be brought to the current schema."""
+
+
 HEAD = "0001"
 """The newest migration's revision (a test holds it equal to Alembic's head). A database
 already there needs no Alembic at all: importing it costs a long-running process ~11 MB."""
@@ -86,3 +97,21 @@ async def upgrade(engine: AsyncEngine) -> None:
     """Apply every pending migration (``digestbot db upgrade``; also run at start)."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+async def at_head(engine: AsyncEngine) -> bool:
+    """Whether the database needs no migration."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(current_revision) == HEAD
+
+
+def upgrade_in_child(database_url: str) -> None:
+    """``digestbot db upgrade`` in a child process, for a long-running one that should not
+    keep Alembic's modules (~11 MB) for the rest of its life."""
+    env = {**os.environ, "DIGESTBOT_DATABASE_URL": database_url}
+    command = [sys.executable, "-m", "digestbot", "db", "upgrade"]
+    if subprocess.run(command, env=env, check=False).returncode != 0:
+        raise MigrationError(
+            "migrating the database failed (its error is above); "
+            "run `digestbot db upgrade` to see it again"
+        )
