@@ -571,3 +571,31 @@ def test_a_large_empty_index_is_built_in_a_child_process(
         assert service.build_index() == 0 and len(built) == 1  # not empty: synced here
     finally:
         service.index.close()
+
+
+def test_an_index_sync_that_failed_is_retried_though_no_file_changed(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digestbot.settings import load_settings
+    from digestbot.wiring import build_service
+
+    service = build_service(load_settings())
+    try:
+        real = service.index.sync
+        calls: list[int] = []
+
+        def failing(papers: dict[str, Paper]) -> int:
+            calls.append(len(papers))
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(service.index, "sync", failing)
+        with pytest.raises(sqlite3.OperationalError):
+            service.build_index()
+        monkeypatch.setattr(service.index, "sync", real)
+        assert service.build_index() == 9  # the store is unchanged, the sync still runs
+        assert calls == [9]
+        # once synced, an unchanged store skips the reload and the sync
+        monkeypatch.setattr(service.index, "sync", failing)
+        assert service.build_index() == 0 and calls == [9]
+    finally:
+        service.index.close()

@@ -171,6 +171,7 @@ class Service:
         self.index = index if index is not None else SearchIndex()
         self._loaded_at = float("-inf")
         self._reload_lock = threading.Lock()
+        self._synced = False  # the index holds the current snapshot's ready papers
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -225,10 +226,11 @@ class Service:
             return self._build_index()
 
     def _build_index(self) -> int:
-        if self._snapshot is not None and self.store.unchanged_since_load():
+        if self._synced and self.store.unchanged_since_load():
             # nothing to do; a reload would allocate a second set of maps and path strings
             self._loaded_at = time.monotonic()
             return 0
+        self._synced = False  # until the index holds this load (a failed sync retries)
         snap = self.snapshot(reload=True)
         self._loaded_at = time.monotonic()
         ready = {k: p for k, p in snap.papers.items() if p.status is Status.READY}
@@ -237,6 +239,7 @@ class Service:
             index_child.build_in_child(path, self.store.root)
             self.index.reopen()
         changed = self.index.sync(ready)
+        self._synced = True
         del ready
         trim_heap()
         return changed
