@@ -191,6 +191,17 @@ async def test_paper_by_arxiv_id(running: Running) -> None:
     assert "https://huggingface.co/papers/2404.08634" in links(card)
 
 
+async def test_replies_count_against_the_senders_telegram_limits(running: Running) -> None:
+    # one budget per bot token: the bot's replies take tokens of the limiter the issue
+    # sender paces itself with
+    limiter = running.service.telegram_limiter
+    assert limiter is not None
+    assert running.service.senders["telegram"].limiter is limiter  # type: ignore[attr-defined]
+    before = limiter.stats.granted
+    await running.say(BOB, "/paper 2404.08634")
+    assert limiter.stats.granted > before
+
+
 async def test_paper_by_arxiv_url_in_chinese(running: Running) -> None:
     [card] = await running.say(ANN, "/paper https://arxiv.org/abs/2404.08634v2")
     text = running.text(card)

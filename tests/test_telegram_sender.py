@@ -122,6 +122,37 @@ async def test_global_pace_reaches_the_limit_without_a_single_429() -> None:
     assert 0.93 * 30 <= rate <= 30.0 * 1.0001, rate
 
 
+async def test_bot_replies_go_ahead_of_a_broadcast_and_share_its_limit() -> None:
+    # digestbot run: the sender fans out at the global limit while a user asks the bot;
+    # the reply waits for one token, not for the broadcast's queue, and the two together
+    # never exceed the limit
+    with virtual_time() as clock:
+        server = SimulatedTelegram(clock)
+        limiter = RateLimiter(30.0, 20.0, 1.0, clock=clock)
+        chats = iter(range(1, 100_000))
+        replied: list[float] = []
+
+        async def broadcast() -> None:
+            while len(server.accepted) < 600:
+                chat = str(next(chats))
+                await limiter.acquire(chat, "private")
+                server.send(chat)
+
+        async def user_asks() -> None:
+            await asyncio.sleep(5.0)  # the broadcast's queue is full by now
+            asked = clock()
+            await limiter.acquire_reply()
+            replied.append(clock() - asked)
+            server.send("424242")
+
+        await asyncio.gather(*(broadcast() for _ in range(64)), user_asks())
+        await limiter.close()
+    assert server.refused == []
+    assert replied and replied[0] <= 2 / 30, replied  # a token or two, not 64 of them
+    rate = steady_rate([t for t, _ in server.accepted], skip=100)
+    assert rate <= 30.0 * 1.0001, rate
+
+
 async def test_jittered_arrivals_stay_inside_the_servers_burst() -> None:
     """Requests reach the server 0-200 ms after the grant, out of order: no 429."""
     rng = random.Random(7)

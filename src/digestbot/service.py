@@ -24,6 +24,7 @@ from digestbot.db.tables import bot_users, chat_migrations, scheduler_runs
 from digestbot.delivery.ledger import Delivery, IssueRecord, Ledger
 from digestbot.delivery.mailer import Mailer
 from digestbot.delivery.publisher import DrainStats, Publisher
+from digestbot.delivery.ratelimit import RateLimiter
 from digestbot.delivery.senders import Content, RenderOptions, Sender, mail_domain
 from digestbot.errors import IssueRefused, NothingToPublish
 from digestbot.metrics import record_delivery, time_publish
@@ -144,6 +145,7 @@ class Service:
         email_transport: str,
         mailer: Mailer,
         index: SearchIndex | None = None,
+        telegram_limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -171,6 +173,8 @@ class Service:
         self.index = index if index is not None else SearchIndex()
         self._loaded_at = float("-inf")
         self._reload_lock = threading.Lock()
+        self.telegram_limiter = telegram_limiter
+        """Telegram's limits for this bot token, shared by the sender and the bot shell."""
         self._synced = False  # the index holds the current snapshot's ready papers
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -188,6 +192,8 @@ class Service:
     async def close(self) -> None:
         for sender in self.senders.values():
             await sender.close()
+        if self.telegram_limiter is not None:
+            await self.telegram_limiter.close()
         self.index.close()
         await self.engine.dispose()
 

@@ -7,21 +7,26 @@ from digestbot.content.search import SearchIndex, SearchIndexError
 from digestbot.content.store import ContentStore
 from digestbot.db.engine import make_engine
 from digestbot.delivery.mailer import Mailer, OutboxMailer, SmtpMailer
+from digestbot.delivery.ratelimit import RateLimiter
 from digestbot.delivery.senders import OutboxSender, Sender
 from digestbot.render.templates import Templates
 from digestbot.service import Service
 from digestbot.settings import Settings
 
 
-def build_senders(settings: Settings) -> tuple[dict[str, Sender], str, str]:
-    """The senders this configuration has, and the transport Telegram and email rows use."""
+def build_senders(
+    settings: Settings, limiter: RateLimiter | None = None
+) -> tuple[dict[str, Sender], str, str]:
+    """The senders this configuration has, and the transport Telegram and email rows use.
+
+    ``limiter``: the Telegram limits shared with the bot shell (one budget per token)."""
     senders: dict[str, Sender] = {"outbox": OutboxSender(settings.outbox_dir)}
     telegram_transport = "outbox"
     email_transport = "outbox"
     if settings.telegram.enabled:
         from digestbot.delivery.telegram import TelegramSender
 
-        senders["telegram"] = TelegramSender(settings.telegram)
+        senders["telegram"] = TelegramSender(settings.telegram, limiter=limiter)
         telegram_transport = "telegram"
     if settings.smtp.enabled:
         from digestbot.delivery.smtp import SmtpSender
@@ -46,7 +51,8 @@ def build_store(settings: Settings) -> ContentStore:
 
 
 def build_service(settings: Settings) -> Service:
-    senders, tg, mail = build_senders(settings)
+    limiter = RateLimiter.from_settings(settings.telegram) if settings.telegram.enabled else None
+    senders, tg, mail = build_senders(settings, limiter)
     mailer: Mailer = (
         SmtpMailer(settings.smtp) if settings.smtp.enabled else OutboxMailer(settings.outbox_dir)
     )
@@ -60,4 +66,5 @@ def build_service(settings: Settings) -> Service:
         email_transport=mail,
         mailer=mailer,
         index=build_index(settings),
+        telegram_limiter=limiter,
     )

@@ -45,6 +45,7 @@ from telegram.ext import (
     filters,
 )
 
+from digestbot.bot.limiter import SharedLimiter
 from digestbot.bot.texts import ADMIN_COMMANDS, COMMANDS, Html, count, lang_name, t, ui_lang
 from digestbot.delivery.telegram import retry_after_seconds
 from digestbot.errors import DigestbotError, SettingsError, WeekError
@@ -727,13 +728,15 @@ def build_bot(service: Service) -> BotApplication:
     if not token:
         raise SettingsError("DIGESTBOT_TELEGRAM__TOKEN is empty: set the token from @BotFather")
     shell = DigestBot(service)
-    application = (
+    builder = (
         ApplicationBuilder()
         .application_class(DigestbotApplication, kwargs={"on_initialize": shell.register_commands})
         .token(token)
         .base_url(settings.api_url)
         .job_queue(None)
-        .build()
     )
+    if service.telegram_limiter is not None:  # shared with the sender: one budget per token
+        builder = builder.rate_limiter(SharedLimiter(service.telegram_limiter))
+    application = builder.build()
     shell.install(application)
     return application

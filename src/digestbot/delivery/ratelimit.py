@@ -134,33 +134,38 @@ class _GlobalGate:
         self._clock = clock
         self._sleep = sleep
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._urgent: deque[asyncio.Future[None]] = deque()
         self._dispatcher: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def waiting(self) -> int:
-        return sum(1 for w in self._waiters if not w.done())
+        return sum(1 for w in (*self._urgent, *self._waiters) if not w.done())
 
-    async def take(self) -> None:
+    async def take(self, *, urgent: bool = False) -> None:
+        """One global token; ``urgent`` waiters (a reply to a user) go before the others."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or a new event loop (a new asyncio.run)
             self._loop, self._dispatcher = loop, None
             self._waiters.clear()
+            self._urgent.clear()
         now = self._clock()
-        if not self._waiters and self.bucket.wait_time(now) <= 0.0:
+        if not self._waiters and not self._urgent and self.bucket.wait_time(now) <= 0.0:
             self.bucket.take(now)
             return
         waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(waiter)
+        (self._urgent if urgent else self._waiters).append(waiter)
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = loop.create_task(self._dispatch(), name="telegram-rate-limiter")
         await waiter  # cancelled while queued: the dispatcher skips it
 
     async def _dispatch(self) -> None:
         while True:
-            while self._waiters and self._waiters[0].done():
-                self._waiters.popleft()
-            if not self._waiters:
+            for queue in (self._urgent, self._waiters):
+                while queue and queue[0].done():
+                    queue.popleft()
+            queue = self._urgent or self._waiters
+            if not queue:
                 return
             now = self._clock()
             wait = self.bucket.wait_time(now)
@@ -168,13 +173,14 @@ class _GlobalGate:
                 await self._sleep(wait)
                 continue
             self.bucket.take(now)
-            self._waiters.popleft().set_result(None)
+            queue.popleft().set_result(None)
 
     async def close(self) -> None:
         task, self._dispatcher = self._dispatcher, None
-        for waiter in self._waiters:
+        for waiter in (*self._urgent, *self._waiters):
             waiter.cancel()
         self._waiters.clear()
+        self._urgent.clear()
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -294,6 +300,16 @@ class RateLimiter:
                 scope.previous_grant, scope.last_grant = scope.last_grant, now
                 self.stats.granted += 1
                 return
+
+    async def acquire_reply(self) -> None:
+        """Wait for a global token for a reply to a user (the bot shell's messages).
+
+        Replies skip the per-chat pacing (that is for a broadcast's steady stream; a
+        conversation's few messages fit in Telegram's per-chat burst) and go ahead of
+        queued broadcast messages, so a user is answered promptly during a fan-out while
+        both together keep the global limit."""
+        await self._gate.take(urgent=True)
+        self.stats.granted += 1
 
     def penalize(self, scope: str | int, seconds: float) -> None:
         """Send nothing to ``scope`` (a chat id, or ``GLOBAL`` for everyone) for ``seconds``."""
