@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import signal
 import socket
@@ -90,3 +92,69 @@ def test_run_with_token_polls_the_bot(env: Path) -> None:
             code = stop_run(proc, lines)
     assert code == 0, "\n".join(lines)
     assert not any(tg.token in line for line in lines), "the token leaked into the output"
+
+
+def test_run_with_a_webhook_takes_updates_through_the_web_app(env: Path) -> None:
+    port = free_port()
+    url = "https://digest.example/telegram/webhook"
+    with FakeTelegram() as tg:
+        tg.add_private_chat(4242, language_code="en")
+        environ = {
+            **os.environ,
+            "DIGESTBOT_HTTP__PORT": str(port),
+            "DIGESTBOT_TELEGRAM__TOKEN": tg.token,
+            "DIGESTBOT_TELEGRAM__API_URL": tg.base_url,
+            "DIGESTBOT_TELEGRAM__WEBHOOK_URL": url,
+        }
+        secret = hmac.new(b"test-secret-key", b"digestbot telegram webhook", hashlib.sha256)
+        secret_token = secret.hexdigest()
+        proc, lines = start_run(environ, env)
+        try:
+            assert any(line.startswith(f"bot: webhook at {url} as @") for line in lines)
+            assert tg.webhook_url == url  # setWebhook ran: Telegram posts there now
+            # what Telegram would post (the stand-in builds the update; it does not post)
+            update = tg.send_user_message(4242, "/paper 2404.09173", language_code="en")
+            endpoint = f"http://127.0.0.1:{port}/telegram/webhook"
+            forged = httpx.post(
+                endpoint, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "x"}
+            )
+            assert forged.status_code == 403
+            junk = httpx.post(
+                endpoint, content=b"{", headers={"X-Telegram-Bot-Api-Secret-Token": secret_token}
+            )
+            assert junk.status_code == 400
+            time.sleep(0.3)
+            assert tg.messages(4242) == [], "a refused post reached the bot"
+            ok = httpx.post(
+                endpoint, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret_token}
+            )
+            assert ok.status_code == 200
+            (reply,) = tg.wait_for_messages(4242, 1, timeout=15)
+            assert "TransformerFAM" in reply.text
+        finally:
+            code = stop_run(proc, lines)
+    assert code == 0, "\n".join(lines)
+    assert not any(secret_token in line for line in lines), "the webhook secret leaked"
+
+
+def test_a_webhook_url_telegram_cannot_use_is_refused_with_the_fix(env: Path) -> None:
+    with FakeTelegram() as tg:
+        environ = {
+            **os.environ,
+            "DIGESTBOT_HTTP__PORT": str(free_port()),
+            "DIGESTBOT_TELEGRAM__TOKEN": tg.token,
+            "DIGESTBOT_TELEGRAM__API_URL": tg.base_url,
+            "DIGESTBOT_TELEGRAM__WEBHOOK_URL": "http://digest.example/hook",
+        }
+        out = subprocess.run(
+            [sys.executable, "-m", "digestbot", "run"],
+            cwd=env,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert out.returncode != 0
+    assert "DIGESTBOT_TELEGRAM__WEBHOOK_URL" in out.stderr + out.stdout
+    assert "https://" in out.stderr + out.stdout

@@ -7,7 +7,8 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any
 
 import uvicorn
 
@@ -65,13 +66,29 @@ async def run_forever(
     tasks: list[asyncio.Task[None]] = []
     server: _Server | None = None
     application = None
+    hook: tuple[str, str, Callable[[dict[str, Any]], Awaitable[None]]] | None = None
     sched: Scheduler | None = None
     try:
+        if bot and settings.telegram.enabled:
+            from digestbot.bot import app as bot_app
+
+            application = bot_app.build_bot(service)
+            if settings.telegram.webhook_url:
+                if not web:
+                    raise DigestbotError(
+                        "DIGESTBOT_TELEGRAM__WEBHOOK_URL is set, so Telegram posts the bot's "
+                        "updates to the web app: run it too (drop --no-web) or unset the URL"
+                    )
+                hook = (
+                    bot_app.webhook_path(service),
+                    bot_app.webhook_secret(service),
+                    bot_app.webhook_feed(application),
+                )
         if web:
-            from digestbot.web.app import create_app
+            from digestbot.web.app import TelegramWebhook, create_app
 
             config = uvicorn.Config(
-                create_app(service),
+                create_app(service, telegram_webhook=TelegramWebhook(*hook) if hook else None),
                 host=settings.http.host,
                 port=settings.http.port,
                 log_level="warning",
@@ -87,15 +104,16 @@ async def run_forever(
                     f"the web app could not listen on {settings.http.host}:{settings.http.port}"
                 )
             _say(f"web: serving on http://{settings.http.host}:{settings.http.port}")
-        if bot and settings.telegram.enabled:
-            from digestbot.bot.app import build_bot
-
-            application = build_bot(service)
+        if application is not None:
             await application.initialize()
             await application.start()
-            if application.updater is not None:
+            if hook:
+                await bot_app.set_webhook(application, service)
+                name = application.bot.username
+                _say(f"bot: webhook at {settings.telegram.webhook_url} as @{name}")
+            elif application.updater is not None:
                 await application.updater.start_polling(drop_pending_updates=False)
-            _say(f"bot: polling as @{application.bot.username}")
+                _say(f"bot: polling as @{application.bot.username}")
         elif bot:
             _say("bot: off (no DIGESTBOT_TELEGRAM__TOKEN); the web app and the scheduler run")
         if scheduler:

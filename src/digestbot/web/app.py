@@ -9,9 +9,10 @@ on any host and behind a path prefix); the feed and emails use the absolute publ
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -22,7 +23,13 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 from starlette.types import Scope
 
@@ -624,14 +631,50 @@ class WebApp:
         ]
 
 
-def create_app(service: Service, *, manage_lifespan: bool = False) -> Starlette:
+@dataclass(frozen=True, slots=True)
+class TelegramWebhook:
+    """Where Telegram posts the bot's updates in webhook mode, and who takes them.
+
+    ``secret`` must come back in ``X-Telegram-Bot-Api-Secret-Token`` (set with
+    ``setWebhook``); ``feed`` hands one update (the JSON object) to the bot.
+    """
+
+    path: str
+    secret: str
+    feed: Callable[[dict[str, Any]], Awaitable[None]]
+
+    async def endpoint(self, request: Request) -> Response:
+        sent = request.headers.get("x-telegram-bot-api-secret-token", "")
+        if not hmac.compare_digest(sent.encode(), self.secret.encode()):
+            log.warning("telegram webhook: a POST without the right secret token was refused")
+            return PlainTextResponse("forbidden", status_code=403)
+        try:
+            update = await request.json()
+        except ValueError:
+            return PlainTextResponse("not JSON", status_code=400)
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+            return PlainTextResponse("not a Telegram update", status_code=400)
+        await self.feed(update)
+        return Response(status_code=200)
+
+
+def create_app(
+    service: Service,
+    *,
+    manage_lifespan: bool = False,
+    telegram_webhook: TelegramWebhook | None = None,
+) -> Starlette:
     """The ASGI app over ``service``.
 
     ``digestbot run`` starts and closes the service itself and serves with lifespan off.
     With ``manage_lifespan=True`` the app's lifespan does it, on the server's own loop
-    (tests, or ``uvicorn --factory`` style deployments).
+    (tests, or ``uvicorn --factory`` style deployments). ``telegram_webhook``: the bot's
+    updates arrive as POSTs to its path (webhook mode).
     """
     web = WebApp(service)
+    routes = web.routes()
+    if telegram_webhook is not None:
+        routes.append(Route(telegram_webhook.path, telegram_webhook.endpoint, methods=["POST"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -644,7 +687,7 @@ def create_app(service: Service, *, manage_lifespan: bool = False) -> Starlette:
 
     return Starlette(
         debug=False,
-        routes=web.routes(),
+        routes=routes,
         middleware=[Middleware(Guard, error_page=web.status_page, max_body=MAX_BODY)],
         exception_handlers={
             HTTPException: web.http_error,
