@@ -46,6 +46,17 @@ def start_run(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], li
     raise AssertionError("digestbot run never said it was ready:\n" + "\n".join(lines))
 
 
+def bot_env(tg: FakeTelegram, port: int, **more: str) -> dict[str, str]:
+    """The environment of a run with a bot on the stand-in, serving the web app on ``port``."""
+    return {
+        **os.environ,
+        "DIGESTBOT_HTTP__PORT": str(port),
+        "DIGESTBOT_TELEGRAM__TOKEN": tg.token,
+        "DIGESTBOT_TELEGRAM__API_URL": tg.base_url,
+        **more,
+    }
+
+
 def stop_run(proc: subprocess.Popen[str], lines: list[str]) -> int:
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
@@ -75,13 +86,7 @@ def test_run_with_token_polls_the_bot(env: Path) -> None:
     port = free_port()
     with FakeTelegram() as tg:
         tg.add_private_chat(4242, language_code="en")
-        environ = {
-            **os.environ,
-            "DIGESTBOT_HTTP__PORT": str(port),
-            "DIGESTBOT_TELEGRAM__TOKEN": tg.token,
-            "DIGESTBOT_TELEGRAM__API_URL": tg.base_url,
-        }
-        proc, lines = start_run(environ, env)
+        proc, lines = start_run(bot_env(tg, port), env)
         try:
             assert "bot: polling as @digest_test_bot" in lines
             tg.send_user_message(4242, "/paper 2404.09173", language_code="en")
@@ -99,13 +104,7 @@ def test_run_with_a_webhook_takes_updates_through_the_web_app(env: Path) -> None
     url = "https://digest.example/telegram/webhook"
     with FakeTelegram() as tg:
         tg.add_private_chat(4242, language_code="en")
-        environ = {
-            **os.environ,
-            "DIGESTBOT_HTTP__PORT": str(port),
-            "DIGESTBOT_TELEGRAM__TOKEN": tg.token,
-            "DIGESTBOT_TELEGRAM__API_URL": tg.base_url,
-            "DIGESTBOT_TELEGRAM__WEBHOOK_URL": url,
-        }
+        environ = bot_env(tg, port, DIGESTBOT_TELEGRAM__WEBHOOK_URL=url)
         secret = hmac.new(b"test-secret-key", b"digestbot telegram webhook", hashlib.sha256)
         secret_token = secret.hexdigest()
         proc, lines = start_run(environ, env)
@@ -139,13 +138,9 @@ def test_run_with_a_webhook_takes_updates_through_the_web_app(env: Path) -> None
 
 def test_a_webhook_url_telegram_cannot_use_is_refused_with_the_fix(env: Path) -> None:
     with FakeTelegram() as tg:
-        environ = {
-            **os.environ,
-            "DIGESTBOT_HTTP__PORT": str(free_port()),
-            "DIGESTBOT_TELEGRAM__TOKEN": tg.token,
-            "DIGESTBOT_TELEGRAM__API_URL": tg.base_url,
-            "DIGESTBOT_TELEGRAM__WEBHOOK_URL": "http://digest.example/hook",
-        }
+        environ = bot_env(
+            tg, free_port(), DIGESTBOT_TELEGRAM__WEBHOOK_URL="http://digest.example/hook"
+        )
         out = subprocess.run(
             [sys.executable, "-m", "digestbot", "run"],
             cwd=env,
