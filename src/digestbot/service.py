@@ -239,7 +239,7 @@ class Service:
         self._synced = False  # until the index holds this load (a failed sync retries)
         snap = self.snapshot(reload=True)
         self._loaded_at = time.monotonic()
-        ready = {k: p for k, p in snap.papers.items() if p.status is Status.READY}
+        ready = snap.ready()
         path = self.index.path
         if path is not None and len(ready) >= index_child.MIN_PAPERS and len(self.index) == 0:
             index_child.build_in_child(path, self.store.root)

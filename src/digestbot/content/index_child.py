@@ -19,7 +19,6 @@ from digestbot.content.cache import PaperCache
 from digestbot.content.search import SearchIndex
 from digestbot.content.store import ContentStore
 from digestbot.errors import DigestbotError
-from digestbot.models import Status
 
 #: Stores with fewer ready papers are indexed in-process (a child costs ~1 s to start).
 MIN_PAPERS = 5000
@@ -32,7 +31,7 @@ class IndexBuildError(DigestbotError):
 def _build(index_path: str, content_root: str) -> None:
     root = Path(content_root)
     snap = ContentStore(root, cache=PaperCache.beside(root)).load()
-    ready = {k: p for k, p in snap.papers.items() if p.status is Status.READY}
+    ready = snap.ready()
     with SearchIndex(Path(index_path)) as index:
         index.sync(ready)
 

@@ -97,6 +97,10 @@ class Snapshot:
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity != "error"]
 
+    def ready(self) -> dict[str, Paper]:
+        """The papers that may be published and searched (drafts left out)."""
+        return {k: p for k, p in self.papers.items() if p.status is Status.READY}
+
     def problems_for(self, arxiv_ids: Iterable[str]) -> list[str]:
         """Why each of these papers cannot be published (draft, invalid, missing)."""
         out = []
