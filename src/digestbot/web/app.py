@@ -54,8 +54,8 @@ from digestbot.service import Service
 from digestbot.subscribers import normalize_email
 from digestbot.web.feed import MEDIA_TYPE as ATOM_MEDIA_TYPE
 from digestbot.web.feed import FeedItem, render_atom
+from digestbot.web.formlimit import FormRateLimiter
 from digestbot.web.guard import Guard
-from digestbot.web.ratelimit import RateLimiter
 from digestbot.web.strings import Para, label, labels, paras
 from digestbot.weeks import Week
 
@@ -121,7 +121,7 @@ class WebApp:
         self.public_host = public.netloc.lower()
         #: where links point: the public URL's path, e.g. "" or "/digest"
         self.base = public.path.rstrip("/")
-        self.limiter = RateLimiter(settings.subscribe_rate_per_minute, 60.0)
+        self.limiter = FormRateLimiter(settings.subscribe_rate_per_minute, 60.0)
         self.site = f"{ui_strings(Language.ZH)['site']} / {ui_strings(Language.EN)['site']}"
 
     # -- helpers ----------------------------------------------------------------------------
