@@ -29,8 +29,9 @@ from digestbot.models import Channel, Language
 from digestbot.service import Service
 from digestbot.settings import load_settings
 from digestbot.subscribers import ACTIVE, PENDING, UNSUBSCRIBED, Subscriber
-from digestbot.web.app import create_app, negotiate_lang
+from digestbot.web.app import create_app
 from digestbot.web.formlimit import FormRateLimiter
+from digestbot.web.pages import negotiate_lang
 from digestbot.wiring import build_service
 
 with warnings.catch_warnings():
