@@ -29,8 +29,9 @@ from digestbot.models import Channel, Language
 from digestbot.service import Service
 from digestbot.settings import load_settings
 from digestbot.subscribers import ACTIVE, PENDING, UNSUBSCRIBED, Subscriber
-from digestbot.web.app import create_app, negotiate_lang
-from digestbot.web.ratelimit import RateLimiter
+from digestbot.web.app import create_app
+from digestbot.web.formlimit import FormRateLimiter
+from digestbot.web.pages import negotiate_lang
 from digestbot.wiring import build_service
 
 with warnings.catch_warnings():
@@ -498,9 +499,9 @@ def test_subscribe_posts_are_rate_limited(site: Site) -> None:
     assert site.client.get("/subscribe").status_code == 200  # reading is not limited
 
 
-def test_rate_limiter_window() -> None:
+def test_form_rate_limiter_window() -> None:
     now = [0.0]
-    limiter = RateLimiter(2, 60.0, max_keys=3, clock=lambda: now[0])
+    limiter = FormRateLimiter(2, 60.0, max_keys=3, clock=lambda: now[0])
     assert limiter.hit("a") == 0 and limiter.hit("a") == 0
     assert limiter.hit("a") == 60
     now[0] = 30.0

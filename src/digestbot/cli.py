@@ -91,7 +91,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from digestbot.app import run_forever
+    from digestbot.run import run_forever
 
     return asyncio.run(
         run_forever(

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable
 
 
-class RateLimiter:
+class FormRateLimiter:
     """At most ``limit`` hits per ``window`` seconds for each key (a client IP).
 
     ``hit(key)`` records one attempt and returns 0 when it is allowed, else the whole

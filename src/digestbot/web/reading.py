@@ -1,0 +1,197 @@
+"""The reading routes: `/` archive, `/issues/<W>`, `/papers/<id>`, `/search`, `/feed.xml`."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from digestbot.errors import WeekError
+from digestbot.models import Status
+from digestbot.render.context import paper_path, paper_view
+from digestbot.render.web import (
+    ArchiveEntry,
+    render_web_archive,
+    render_web_issue,
+    render_web_paper,
+)
+from digestbot.web.feed import MEDIA_TYPE as ATOM_MEDIA_TYPE
+from digestbot.web.feed import FeedItem, render_atom
+from digestbot.web.pages import LANG_CODES, Pages, negotiate_lang
+from digestbot.web.strings import Para, paras
+from digestbot.weeks import Week
+
+__all__ = ["Reading"]
+
+SEARCH_PAGE = 20
+MAX_OFFSET = 10_000
+MAX_QUERY = 200
+FEED_ISSUES = 20
+_VERSIONED_ID = re.compile(r"(.+)v\d+")
+
+
+class Reading:
+    """The published archive as pages and a feed; drafts and unpublished weeks stay private."""
+
+    def __init__(self, pages: Pages) -> None:
+        self.pages = pages
+        self.service = pages.service
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.archive, methods=["GET"]),
+            Route("/issues/{week}", self.issue, methods=["GET"]),
+            Route("/papers/{arxiv_id:path}", self.paper, methods=["GET"]),
+            Route("/search", self.search, methods=["GET"]),
+            Route("/feed.xml", self.feed, methods=["GET"]),
+        ]
+
+    async def archive(self, request: Request) -> Response:
+        pages = self.pages
+        lang = pages.lang(request)
+        records = await self.service.published_issues()
+        entries = [
+            ArchiveEntry(r.week, r.title_zh, r.title_en, len(r.paper_ids), r.published_at)
+            for r in records
+        ]
+        page = render_web_archive(
+            entries,
+            lang,
+            templates=self.service.templates,
+            public_url=pages.base,
+            extra=pages.extra(request, lang),
+        )
+        return pages.html(page)
+
+    async def issue(self, request: Request) -> Response:
+        pages = self.pages
+        lang = pages.lang(request)
+        raw = str(request.path_params["week"])
+        try:
+            week = Week.parse(raw)
+        except (WeekError, ValueError):
+            return pages.not_found(request, lang, "week_invalid", week=raw[:40])
+        if str(week) != raw:
+            return pages.redirect(f"/issues/{week}", 301, request.url.query)
+        issue = await self.service.published_issue(week)
+        if issue is None:
+            return pages.not_found(request, lang, "issue_not_found", week=str(week))
+        page = render_web_issue(
+            issue,
+            lang,
+            templates=self.service.templates,
+            public_url=pages.base,
+            extra=pages.extra(request, lang),
+        )
+        return pages.html(page)
+
+    async def paper(self, request: Request) -> Response:
+        pages = self.pages
+        lang = pages.lang(request)
+        arxiv_id = str(request.path_params["arxiv_id"])
+        paper = self.service.paper(arxiv_id)
+        if paper is None or paper.status is not Status.READY:
+            versioned = _VERSIONED_ID.fullmatch(arxiv_id)
+            plain = self.service.paper(versioned.group(1)) if versioned else None
+            if plain is not None and plain.status is Status.READY:
+                return pages.redirect(paper_path(plain.arxiv_id), 301, request.url.query)
+            return pages.not_found(request, lang, "paper_not_found", id=arxiv_id[:80])
+        weeks = await self.service.issues_of_paper(paper.arxiv_id)
+        page = render_web_paper(
+            paper,
+            lang,
+            issue_week=min(weeks) if weeks else None,
+            templates=self.service.templates,
+            public_url=pages.base,
+            extra=pages.extra(request, lang),
+        )
+        return pages.html(page)
+
+    async def search(self, request: Request) -> Response:
+        pages = self.pages
+        lang = pages.lang(request)
+        q = request.query_params.get("q", "")
+        try:
+            offset = min(max(int(request.query_params.get("offset", "0")), 0), MAX_OFFSET)
+        except ValueError:
+            offset = 0
+        query = self.service.parse_query(q)
+        notice: list[Para] = []
+        views = []
+        prev_url = next_url = None
+        if query.kind == "too_long":
+            notice = paras("search_too_long", lang)
+        elif query.kind == "id":
+            found = self.service.paper(query.arxiv_id)
+            if found is not None and found.status is Status.READY:
+                return pages.redirect(paper_path(found.arxiv_id), 303, self.lang_query(request))
+            notice = paras("paper_not_found", lang, id=query.arxiv_id)
+        elif query.kind != "empty":
+            result = self.service.find_papers(query.text, limit=SEARCH_PAGE, offset=offset)
+            for number, hit in enumerate(result.hits, start=offset + 1):
+                paper = self.service.paper(hit.arxiv_id)
+                if paper is not None and paper.status is Status.READY:  # drafts stay private
+                    views.append(paper_view(paper, lang, number=number, **self.budgets()))
+            if result.total:
+                last = offset + len(result.hits)
+                total = f"{result.total}" if result.total_exact else f"{result.total}+"
+                notice = paras("search_total", lang, total=total)
+                if offset or last < result.total:
+                    notice += paras("search_range", lang, first=offset + 1, last=last)
+                if offset > 0:
+                    prev_url = self.search_url(request, q, max(offset - SEARCH_PAGE, 0))
+                if last < result.total and last < MAX_OFFSET:
+                    next_url = self.search_url(request, q, last)
+            else:
+                notice = paras("search_none", lang)
+        else:
+            notice = paras("search_prompt", lang)
+        return pages.page(
+            request,
+            "web/search.html.j2",
+            lang,
+            q=q[: MAX_QUERY * 2],
+            papers=views,
+            notice=notice,
+            prev_url=prev_url,
+            next_url=next_url,
+            action=f"{pages.base}/search",
+            lang_param=self.lang_param(request),
+        )
+
+    def budgets(self) -> dict[str, int]:
+        s = self.service.settings
+        return {"zh_chars": s.summary_zh_chars, "en_words": s.summary_en_words}
+
+    def search_url(self, request: Request, q: str, offset: int) -> str:
+        params: list[tuple[str, str]] = [("q", q)]
+        if offset:
+            params.append(("offset", str(offset)))
+        if lang := self.lang_param(request):
+            params.append(("lang", lang))
+        return f"{self.pages.base}/search?{urlencode(params)}"
+
+    @staticmethod
+    def lang_param(request: Request) -> str:
+        """The ``?lang=`` the visitor chose, if it is one of ours, to carry over."""
+        lang = request.query_params.get("lang", "")
+        return lang if lang in LANG_CODES else ""
+
+    def lang_query(self, request: Request) -> str:
+        lang = self.lang_param(request)
+        return urlencode({"lang": lang}) if lang else ""
+
+    async def feed(self, request: Request) -> Response:
+        lang = negotiate_lang(request.query_params.get("lang"), None)
+        items: list[FeedItem] = []
+        for record in (await self.service.published_issues())[:FEED_ISSUES]:
+            issue = await self.service.published_issue(record.week)
+            if issue is not None:
+                items.append(FeedItem(issue, record.published_at))
+        body = render_atom(
+            items, lang, public_url=self.pages.public_url, site_title=self.pages.site
+        )
+        return Response(body, media_type=ATOM_MEDIA_TYPE)
