@@ -11,12 +11,12 @@ import pytest
 
 from conftest import write
 from digestbot.cli import main
-from digestbot.content.markdown import parse_post, post_week
 from digestbot.content.store import ContentStore
 from digestbot.db.engine import make_engine
 from digestbot.delivery.ledger import IssueRecord, Ledger
 from digestbot.errors import WeekError
 from digestbot.models import Status
+from digestbot.sources.markdown import parse_post, post_week
 from digestbot.weeks import Week
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "ai-weekly-paper"

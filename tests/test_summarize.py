@@ -10,12 +10,12 @@ import pytest
 
 from conftest import write
 from digestbot.cli import main
-from digestbot.content.glossary import DEFAULT_GLOSSARY, apply_glossary, load_glossary
 from digestbot.content.store import ContentStore
-from digestbot.content.summarizer import polish, polish_zh
 from digestbot.errors import ContentError
 from digestbot.models import Status
 from digestbot.render.text import count_units
+from digestbot.summarize.glossary import DEFAULT_GLOSSARY, apply_glossary, load_glossary
+from digestbot.summarize.summarizer import polish, polish_zh
 from fixtures.stub_server import StubServer, closed_port_url
 
 ABSTRACT = (
