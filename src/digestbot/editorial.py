@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,9 +24,11 @@ from digestbot.delivery.ledger import Ledger
 from digestbot.errors import DigestbotError, NoArchivePosts
 from digestbot.models import Paper, Status
 from digestbot.settings import Settings
-from digestbot.sources.importer import ImportReport, plural
-from digestbot.summarize.summarizer import SummarizeReport
 from digestbot.weeks import Week
+
+if TYPE_CHECKING:  # the importers and the summarizer (httpx) load only when a command runs
+    from digestbot.sources.importer import ImportReport
+    from digestbot.summarize.summarizer import SummarizeReport
 
 __all__ = ["Draft", "EditorialDesk", "ReadyReport"]
 
@@ -131,6 +133,7 @@ class EditorialDesk:
 
         Raises NoArchivePosts when not one post could be read (``report.problems`` says why).
         """
+        from digestbot.sources.importer import plural
         from digestbot.sources.markdown import archive_issues, import_archive
 
         posts = import_archive(

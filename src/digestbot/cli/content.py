@@ -20,8 +20,6 @@ from typing import Any, TypeVar
 from digestbot.errors import DigestbotError, NoArchivePosts
 from digestbot.service import Service
 from digestbot.settings import Settings
-from digestbot.sources.importer import ImportReport
-from digestbot.summarize.summarizer import SummarizeReport
 from digestbot.weeks import Week
 
 __all__ = ["Progress", "cmd_import", "cmd_review", "cmd_summarize"]
@@ -106,6 +104,8 @@ def _hf_days(args: argparse.Namespace) -> list[dt.date]:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """``digestbot import hf|arxiv|markdown``."""
+    from digestbot.sources.importer import ImportReport
+
     report = ImportReport(dry_run=bool(args.dry_run))
 
     async def work(svc: Service) -> None:
@@ -148,6 +148,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     """``digestbot summarize [--week W] [--ids ID…] [--dry-run]``."""
+    from digestbot.summarize.summarizer import SummarizeReport
+
     report = SummarizeReport(dry_run=bool(args.dry_run), llm=settings.llm.enabled)
     week = Week.parse(args.week) if args.week else None
     bar = Progress("summarizing")
