@@ -3,7 +3,7 @@
 Derived data: it can be rebuilt from the content store at any time (``rebuild``) or brought
 up to date incrementally (``sync``, one fingerprint per paper), in memory or in a file.
 
-How a query is matched:
+How a query is matched (the parsing half is the pure ``digestbot.search.query``):
 
 - ``parse_query`` first tells an arXiv id or URL apart from keywords (and refuses empty or
   over-long input), so the caller can answer an id with the paper itself.
