@@ -27,10 +27,11 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from digestbot.content.importer import ImportReport, plural
-from digestbot.content.markdown import ArchivePost, import_archive, record_issues
 from digestbot.content.store import ContentStore
 from digestbot.db.engine import make_engine, upgrade
+from digestbot.delivery.ledger import Ledger
+from digestbot.sources.importer import ImportReport, plural
+from digestbot.sources.markdown import ArchivePost, archive_issues, import_archive
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "ai-weekly-paper"
@@ -72,9 +73,12 @@ async def _record(db: Path, posts: list[ArchivePost]) -> int:
     engine = make_engine(f"sqlite:///{db}")
     try:
         await upgrade(engine)
-        new, _known = await record_issues(
-            engine, posts, tz=TZ, report=ImportReport(), dry_run=False
-        )
+        ledger = Ledger(engine)  # what Service.import_markdown does after the files
+        new = 0
+        for item in archive_issues(posts, tz=TZ, report=ImportReport()):
+            new += await ledger.record_published_issue(
+                item.issue, item.published_at, source="archive"
+            )
         return new
     finally:
         await engine.dispose()

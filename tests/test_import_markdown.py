@@ -11,12 +11,12 @@ import pytest
 
 from conftest import write
 from digestbot.cli import main
-from digestbot.content.markdown import parse_post, post_week
 from digestbot.content.store import ContentStore
 from digestbot.db.engine import make_engine
 from digestbot.delivery.ledger import IssueRecord, Ledger
 from digestbot.errors import WeekError
 from digestbot.models import Status
+from digestbot.sources.markdown import parse_post, post_week
 from digestbot.weeks import Week
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "ai-weekly-paper"
@@ -255,3 +255,25 @@ def test_whole_corpus(
     again = {p: p.read_bytes() for p in (env / "archive-content").rglob("*") if p.is_file()}
     assert again == contents
     assert {r.week: r for r in _records(env / "digestbot.db")} == records
+
+
+def test_a_week_with_two_posts_becomes_one_issue(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = write(env / "archive" / "a" / "2024" / "0401-0405.md", POST)
+    second = write(
+        env / "archive" / "b" / "2024" / "0401-0405.md",
+        "## Zeta: Another One\n[泽塔](https://arxiv.org/abs/2404.00006)\n\n泽塔的摘要。\n",
+    )
+    assert main(["import", "markdown", str(env / "archive"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"{second}:1: week 2024-W14 is also {first}: its papers are imported" in out
+    assert out.count("would record issue 2024-W14") == 1
+    assert not (env / "digestbot.db").exists()
+
+    assert main(["import", "markdown", str(env / "archive")]) == 0
+    out = capsys.readouterr().out
+    assert "archive issues: 1 recorded, 0 already in the archive" in out
+    (issue,) = _records(env / "digestbot.db")
+    assert issue.paper_ids == ("2404.00001", "2404.00003", "2404.00005")
+    assert "2404.00006" in ContentStore(env / "content").load().papers

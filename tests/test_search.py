@@ -16,17 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import CORPUS, SAMPLE_CONTENT
-from digestbot.content.search import (
-    MAX_QUERY_CHARS,
-    SCHEMA_VERSION,
-    SearchIndex,
-    SearchIndexError,
-    SearchResult,
-    parse_query,
-    split_terms,
-)
 from digestbot.content.store import ContentStore
 from digestbot.models import Paper, Status
+from digestbot.search.index import SCHEMA_VERSION, SearchIndex, SearchIndexError, SearchResult
+from digestbot.search.query import MAX_QUERY_CHARS, parse_query, split_terms
 
 FAM = "2404.09173"  # TransformerFAM: Feedback attention is working memory
 
@@ -549,7 +542,7 @@ def test_a_large_empty_index_is_built_in_a_child_process(
 ) -> None:
     # a long-running process keeps the memory an index build allocates: a large store's
     # empty index is built by a spawned child, then reopened here
-    from digestbot.content import index_child
+    from digestbot.search import index_child
     from digestbot.settings import load_settings
     from digestbot.wiring import build_service
 

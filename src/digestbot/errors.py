@@ -31,6 +31,10 @@ class ImportFailed(DigestbotError):
     """An importer could not reach or understand its source."""
 
 
+class NoArchivePosts(ImportFailed):
+    """``import markdown`` found not one weekly post it could read."""
+
+
 class SubscriberError(DigestbotError):
     """A subscriber address or language is invalid."""
 

@@ -1,4 +1,6 @@
-"""The one service: check, preview, publish, subscribers, archive; every shell calls into it."""
+"""The one service: check, preview, publish, subscribers, archive; every shell calls into it.
+
+Import, summarize and review come from ``digestbot.editorial`` (``EditorialDesk``)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from digestbot.content import index_child
-from digestbot.content.search import Query, SearchIndex, SearchResult, parse_query
 from digestbot.content.store import ContentStore, Problem, Snapshot, trim_heap
 from digestbot.db.engine import at_head, upgrade, upgrade_in_child
 from digestbot.db.tables import bot_users, chat_migrations, scheduler_runs
@@ -26,11 +26,15 @@ from digestbot.delivery.mailer import Mailer
 from digestbot.delivery.publisher import DrainStats, Publisher
 from digestbot.delivery.ratelimit import RateLimiter
 from digestbot.delivery.senders import Content, RenderOptions, Sender, mail_domain
+from digestbot.editorial import EditorialDesk
 from digestbot.errors import IssueRefused, NothingToPublish
 from digestbot.metrics import record_delivery, time_publish
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
 from digestbot.render.confirm import render_confirmation
 from digestbot.render.templates import Templates
+from digestbot.search import index_child
+from digestbot.search.index import SearchIndex, SearchResult
+from digestbot.search.query import Query, parse_query
 from digestbot.selection import latest_week, make_issue, select_papers
 from digestbot.settings import Settings
 from digestbot.subscribers import (
@@ -130,7 +134,7 @@ class PublishReport:
         return out
 
 
-class Service:
+class Service(EditorialDesk):
     """Owns the content store, the database, the ledger and the publisher."""
 
     def __init__(

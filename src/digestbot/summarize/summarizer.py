@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from digestbot.content import frontmatter
-from digestbot.content.glossary import apply_glossary, glossary_prompt
-from digestbot.content.http import HttpClient, SourceUnreachable
 from digestbot.content.schema import normalize_arxiv_id
 from digestbot.content.store import ContentStore, Snapshot
 from digestbot.errors import ImportFailed
 from digestbot.models import Language, Paper, Status
 from digestbot.render.text import normalize_spacing_zh, normalize_whitespace, shorten
 from digestbot.settings import Settings
+from digestbot.sources.http import HttpClient, SourceUnreachable
+from digestbot.summarize.glossary import apply_glossary, glossary_prompt
 from digestbot.weeks import Week
 
 __all__ = [

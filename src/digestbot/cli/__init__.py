@@ -1,4 +1,7 @@
-"""The ``digestbot`` command: parse arguments, make one service call, print the result."""
+"""The ``digestbot`` command: parse arguments, make one service call, print the result.
+
+The content commands (``import``, ``summarize``, ``review``) live in ``digestbot.cli.content``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from digestbot import __version__, logs
+from digestbot.cli.content import cmd_import, cmd_review, cmd_summarize
 from digestbot.errors import DigestbotError
 from digestbot.models import Channel, Language
 from digestbot.service import Service
@@ -161,24 +165,6 @@ def cmd_subscribers(args: argparse.Namespace, settings: Settings) -> int:
         raise AssertionError(action)
 
     return _with_service(settings, work)
-
-
-def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from digestbot.content.commands import run_import
-
-    return run_import(args, settings)
-
-
-def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
-    from digestbot.content.commands import run_summarize
-
-    return run_summarize(args, settings)
-
-
-def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
-    from digestbot.content.commands import run_review
-
-    return run_review(args, settings)
 
 
 # -- parser ---------------------------------------------------------------------------------

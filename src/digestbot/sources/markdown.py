@@ -1,4 +1,4 @@
-"""The Markdown-archive importer: parse weekly digest posts, write ready papers, record issues.
+"""The Markdown-archive importer: parse weekly digest posts, write ready papers, find issues.
 
 A post is one Markdown file per week, ``<year>/<MMDD>-<MMDD>.md`` (first and last day of the
 week; a week that crosses a year boundary, ``2024/1230-0103.md``, ends in the next year).
@@ -12,8 +12,9 @@ Each paper in it is::
 :func:`parse_post` is pure: it returns the papers and the problems (with line numbers) of one
 post. :func:`import_archive` writes the papers (``status: ready``, the summary from the post,
 dated the first day of the file's week, i.e. its Monday) and leaves files that already exist
-untouched; :func:`record_issues` then records each post as a published issue, so the web
-archive and ``/paper`` cover the back catalogue. Importing twice changes nothing.
+untouched; :func:`archive_issues` then gives each post as a published issue, which the
+service records in the delivery ledger, so the web archive and ``/paper`` cover the back
+catalogue. Importing twice changes nothing.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from digestbot.content import frontmatter
-from digestbot.content.importer import (
+from digestbot.content.store import ContentStore
+from digestbot.errors import WeekError
+from digestbot.models import Issue, Paper, Status
+from digestbot.render.text import normalize_whitespace
+from digestbot.selection import make_issue
+from digestbot.sources.importer import (
     ImportReport,
     Mode,
     Outcome,
@@ -37,10 +41,6 @@ from digestbot.content.importer import (
     arxiv_id_from_url,
     plural,
 )
-from digestbot.content.store import ContentStore
-from digestbot.errors import WeekError
-from digestbot.models import Paper, Status
-from digestbot.render.text import normalize_whitespace
 from digestbot.weeks import Week
 
 __all__ = [
@@ -48,11 +48,11 @@ __all__ = [
     "ParsedPost",
     "PostPaper",
     "PostProblem",
+    "archive_issues",
     "collect_posts",
     "import_archive",
     "parse_post",
     "post_week",
-    "record_issues",
 ]
 
 _HEADING = re.compile(r"^[ \t]{0,3}(#{1,2})[ \t]+(?P<title>.*?)[ \t]*#*[ \t]*$")
@@ -291,7 +291,7 @@ def import_archive(
     step: Callable[[str], None] | None = None,
     begin: Callable[[int], None] | None = None,
 ) -> list[ArchivePost]:
-    """Parse every post and write its papers; return the posts (for :func:`record_issues`).
+    """Parse every post and write its papers; return the posts (for :func:`archive_issues`).
 
     Files that already exist are left unchanged. A problem in one post (a heading without
     an arXiv link, a file that is not named by its week) is reported as ``path:line: …``
@@ -372,24 +372,24 @@ def _published_at(last: dt.date, tz: dt.tzinfo) -> dt.datetime:
     return dt.datetime.combine(last + dt.timedelta(days=1), dt.time(9, 0), tzinfo=tz)
 
 
-async def record_issues(
-    engine: AsyncEngine | None,
-    posts: Sequence[ArchivePost],
-    *,
-    tz: dt.tzinfo,
-    report: ImportReport,
-    dry_run: bool,
-) -> tuple[int, int]:
-    """Record each post with papers as a published issue (source ``archive``).
+@dataclass(frozen=True, slots=True)
+class ArchiveIssue:
+    """A post with papers, as the issue it published and when it counts as published."""
 
-    Returns (new, already recorded). A week that already has an issue is left alone. In a
-    dry run (or without an engine) the database is not touched at all.
+    issue: Issue
+    published_at: dt.datetime
+    papers: int
+
+
+def archive_issues(
+    posts: Sequence[ArchivePost], *, tz: dt.tzinfo, report: ImportReport
+) -> list[ArchiveIssue]:
+    """Each post with papers as a published issue, for the service to record (``archive``).
+
+    A week with a second post is reported: its papers are imported, but only the first
+    file becomes the issue.
     """
-    from digestbot.delivery.ledger import Ledger
-    from digestbot.selection import make_issue
-
-    ledger = Ledger(engine) if engine is not None else None
-    new = existing = 0
+    found: list[ArchiveIssue] = []
     by_week: dict[Week, ArchivePost] = {}
     for post in posts:
         if not post.records:
@@ -414,17 +414,5 @@ async def record_issues(
             for r in post.records
         ]
         issue = make_issue(post.week, papers)
-        if dry_run or ledger is None:
-            new += 1
-            report.actions.append(
-                f"would record issue {post.week} {issue.title_zh} "
-                f"({plural(len(papers), 'paper')}) unless that week is already recorded"
-            )
-            continue
-        if await ledger.record_published_issue(
-            issue, _published_at(post.last, tz), source="archive"
-        ):
-            new += 1
-        else:
-            existing += 1
-    return new, existing
+        found.append(ArchiveIssue(issue, _published_at(post.last, tz), len(papers)))
+    return found
