@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import write
-from digestbot.bot.app import BotApplication, build_bot
+from digestbot.bot.application import BotApplication, build_bot
 from digestbot.models import Channel, Language
 from digestbot.render.telegram import check_telegram_html, visible_len
 from digestbot.service import Service
