@@ -35,7 +35,7 @@ def test_paper_card_escapes_titles_summary_and_links() -> None:
     check_telegram_html(html)
     lines = html.splitlines()
     assert lines[0] == (
-        "<b>&lt;script&gt;alert('x')&lt;/script&gt; Tom &amp; Jerry: "
+        "<b>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; Tom &amp; Jerry: "
         "&lt;b&gt;not bold&lt;/b&gt; &lt;/a&gt; &amp;amp; co</b>"
     )
     assert lines[1] == (
@@ -45,7 +45,7 @@ def test_paper_card_escapes_titles_summary_and_links() -> None:
         "It shows 1 &lt; 2 &amp; 3 &gt; 2 for &lt;b&gt;all&lt;/b&gt; inputs; "
         "a fake &lt;/a&gt; closes nothing." in lines
     )
-    assert '<a href="https://example.org/code?a=1&amp;b=&quot;2&quot;">Code</a>' in html
+    assert '<a href="https://example.org/code?a=1&amp;b=&#34;2&#34;">Code</a>' in html
     assert html.count("<a ") == html.count("</a>") == 5  # arXiv, PDF, Code, HF, the issue
     shown = visible_text(html).splitlines()
     assert shown[:2] == [TITLE_EN, TITLE_ZH]

@@ -163,7 +163,14 @@ class ReaderHandlers:
         weeks = await self.service.issues_of_paper(paper.arxiv_id)
         settings = self.service.settings
         budget = views.SummaryBudget(settings.summary_zh_chars, settings.summary_en_words)
-        return views.paper_card(paper, weeks, lang, public_url=settings.public_url, budget=budget)
+        return views.paper_card(
+            paper,
+            weeks,
+            lang,
+            public_url=settings.public_url,
+            budget=budget,
+            templates=self.service.templates,
+        )
 
     def results(self, text: str, page: int, lang: Language) -> views.Reply:
         """One page of search hits for ``text`` and its buttons (open one, page on)."""

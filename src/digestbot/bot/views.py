@@ -1,9 +1,10 @@
 """The bot's replies as data: pure functions from models and service results to Telegram HTML.
 
 Nothing here talks to Telegram or the service. Every string that comes from content or a
-user goes through `digestbot.render.text.escape_html` (directly or through `t`), and every
-reply fits in one message (`fit`). Keyboards are plain `Button` rows that the handlers turn
-into python-telegram-bot markup.
+user is escaped once: by `digestbot.render.text.escape_html` (directly or through `t`) or by
+the autoescaping Telegram templates of `digestbot.render` (the /paper card is
+``telegram/card.html.j2``); every reply fits in one message (`fit`). Keyboards are plain
+`Button` rows that the handlers turn into python-telegram-bot markup.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from markupsafe import Markup
+
 from digestbot.bot.texts import Html, count, t, ui_lang
 from digestbot.models import Language, Paper
 from digestbot.render.telegram import MESSAGE_LIMIT, visible_len, visible_text
+from digestbot.render.templates import Templates, default_templates
 from digestbot.render.text import ELLIPSIS, escape_html, shorten, truncate_utf16
 
 if TYPE_CHECKING:
@@ -28,6 +32,7 @@ __all__ = [
     "SUMMARY_UNITS",
     "TITLE_UNITS",
     "Button",
+    "CardLink",
     "Keyboard",
     "Reply",
     "SummaryBudget",
@@ -79,6 +84,14 @@ class SummaryBudget:
 
     zh_chars: int
     en_words: int
+
+
+@dataclass(frozen=True, slots=True)
+class CardLink:
+    """One link under a paper card."""
+
+    url: str
+    label: str
 
 
 class SearchHit(Protocol):
@@ -163,31 +176,38 @@ def paper_card(
     *,
     public_url: str,
     budget: SummaryBudget,
+    templates: Templates | None = None,
 ) -> str:
-    """One paper: both titles, id and date, the summary in ``lang``, links, its issues."""
+    """One paper: both titles, id and date, the summary in ``lang``, links, its issues.
+
+    Rendered with ``telegram/card.html.j2`` (autoescaped; overridable like the issue
+    templates).
+    """
     ui = ui_lang(lang)
     first = paper.title(ui)
     second = paper.title_en if ui is Language.ZH else paper.title_zh
-    lines = [f"<b>{escape_html(truncate_utf16(first, TITLE_UNITS))}</b>"]
-    if second and second != first:
-        lines.append(f"<i>{escape_html(truncate_utf16(second, TITLE_UNITS))}</i>")
-    lines.append(f"arXiv {escape_html(paper.arxiv_id)} · {paper.date.isoformat()}")
     summary = shorten(paper.summary(ui), ui, zh_chars=budget.zh_chars, en_words=budget.en_words)
-    if summary:
-        lines += ["", escape_html(truncate_utf16(summary, SUMMARY_UNITS))]
-    links = [link(paper.abs_url, "arXiv"), link(paper.pdf_url, "PDF")]
+    links = [CardLink(paper.abs_url, "arXiv"), CardLink(paper.pdf_url, "PDF")]
     if paper.links.code:
-        links.append(link(paper.links.code, t(ui, "code")))
+        links.append(CardLink(paper.links.code, t(ui, "code")))
     if paper.links.project:
-        links.append(link(paper.links.project, t(ui, "project")))
-    links.append(link(paper.hf_url, "HF"))
-    lines += ["", " · ".join(links)]
+        links.append(CardLink(paper.links.project, t(ui, "project")))
+    links.append(CardLink(paper.hf_url, "HF"))
     if weeks:
         issues = ", ".join(link(f"{public_url}/issues/{w}", w) for w in weeks)
-        lines.append(t(ui, "in_issues", issues=Html(issues)))
+        footer = t(ui, "in_issues", issues=Html(issues))
     else:
-        lines.append(t(ui, "not_in_issue"))
-    return "\n".join(lines)
+        footer = t(ui, "not_in_issue")
+    return (templates or default_templates()).render(
+        "telegram/card.html.j2",
+        first=truncate_utf16(first, TITLE_UNITS),
+        second=truncate_utf16(second, TITLE_UNITS) if second and second != first else "",
+        arxiv_id=paper.arxiv_id,
+        date=paper.date.isoformat(),
+        summary=truncate_utf16(summary, SUMMARY_UNITS),
+        links=links,
+        footer=Markup(footer),
+    )
 
 
 def search_echo(text: str) -> str:
