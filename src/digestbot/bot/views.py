@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from markupsafe import Markup
-
 from digestbot.bot.texts import Html, count, t, ui_lang
 from digestbot.models import Language, Paper
 from digestbot.render.telegram import MESSAGE_LIMIT, visible_len, visible_text
@@ -206,7 +204,7 @@ def paper_card(
         date=paper.date.isoformat(),
         summary=truncate_utf16(summary, SUMMARY_UNITS),
         links=links,
-        footer=Markup(footer),
+        footer=footer,  # already HTML: `t` escaped its values
     )
 
 
