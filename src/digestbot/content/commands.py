@@ -19,10 +19,10 @@ from types import TracebackType
 from typing import Any
 
 from digestbot.content import frontmatter
-from digestbot.content.importer import ImportReport
+from digestbot.content.importer import ImportReport, plural
 from digestbot.content.schema import normalize_arxiv_id
 from digestbot.content.store import ContentStore
-from digestbot.errors import DigestbotError
+from digestbot.errors import DigestbotError, ImportFailed
 from digestbot.models import Status
 from digestbot.settings import Settings
 from digestbot.weeks import Week
@@ -154,16 +154,33 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
 async def _import_markdown(
     store: ContentStore, settings: Settings, raw_paths: list[str], report: ImportReport
 ) -> None:
-    from digestbot.content.markdown import import_archive, record_issues
+    from digestbot.content.arxiv_titles import find_by_titles
+    from digestbot.content.glossary import load_glossary
+    from digestbot.content.markdown import import_archive, record_issues, title_key, unlinked_titles
 
+    paths = [Path(p) for p in raw_paths]
+    glossary = load_glossary(settings.content_dir)
+    found: dict[str, str] | None = {}
+    titles = unlinked_titles(paths)
+    if titles:
+        try:
+            found = await find_by_titles(settings, titles, title_key)
+        except ImportFailed as exc:
+            found = None
+            report.notes.append(
+                f"could not look up {plural(len(titles), 'title')} on arXiv ({exc}); "
+                "reported above as not an arXiv link"
+            )
     with Progress("archive") as bar:
         posts = import_archive(
             store,
-            [Path(p) for p in raw_paths],
+            paths,
             dry_run=report.dry_run,
             report=report,
             step=bar.step,
             begin=bar.begin,
+            found=found,
+            glossary=glossary,
         )
     if not posts and report.problems:
         for problem in report.problems:
@@ -173,18 +190,21 @@ async def _import_markdown(
         )
     if report.dry_run:
         new, known = await record_issues(None, posts, tz=settings.tz, report=report, dry_run=True)
-        return
-    from digestbot.db.engine import make_engine, upgrade
+        issues = f"{plural(new, 'issue')} (would be recorded unless already in the archive)"
+    else:
+        from digestbot.db.engine import make_engine, upgrade
 
-    engine = make_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-        new, known = await record_issues(
-            engine, posts, tz=settings.tz, report=report, dry_run=False
-        )
-    finally:
-        await engine.dispose()
-    report.notes.append(f"archive issues: {new} recorded, {known} already in the archive")
+        engine = make_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            new, known = await record_issues(
+                engine, posts, tz=settings.tz, report=report, dry_run=False
+            )
+        finally:
+            await engine.dispose()
+        issues = f"{plural(new + known, 'issue')} ({new} recorded, {known} already in the archive)"
+    papers = len(dict.fromkeys(r.arxiv_id for post in posts for r in post.records))
+    report.totals = [plural(report.files, "file"), plural(papers, "paper"), issues]
 
 
 # -- summarize -------------------------------------------------------------------------------
