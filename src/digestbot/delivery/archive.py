@@ -12,7 +12,6 @@ in the folder's git repository with a message naming the week.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ def write_post(root: Path, issue: Issue) -> tuple[Path, bool]:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.tmp")  # one name: a write cut short is replaced
     tmp.write_bytes(data)
     tmp.replace(path)
     return path, True
