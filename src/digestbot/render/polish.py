@@ -9,6 +9,7 @@ polishing polished text changes nothing, so a re-import of an exported post is a
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -26,14 +27,17 @@ _PAREN_SPACES = (
 _PARENS = re.compile(r"[(（][^()（）]*[)）]")
 
 
-def _pattern(term: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![A-Za-z0-9_\-/.]){re.escape(term)}(?![A-Za-z0-9_\-/])", re.IGNORECASE)
-
-
-def _replace(chunk: str, terms: list[tuple[re.Pattern[str], str]]) -> str:
-    for pattern, zh in terms:
-        chunk = pattern.sub(zh, chunk)
-    return chunk
+@functools.lru_cache(maxsize=16)
+def _terms(items: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    """One alternation of every term (longest first) and the Chinese of each, by lower case."""
+    chinese = {en.lower(): zh for en, zh in items if en and zh and en.lower() != zh.lower()}
+    if not chinese:
+        return None, chinese
+    alternation = "|".join(re.escape(en) for en in sorted(chinese, key=lambda t: (-len(t), t)))
+    pattern = re.compile(
+        rf"(?<![A-Za-z0-9_\-/.])(?:{alternation})(?![A-Za-z0-9_\-/])", re.IGNORECASE
+    )
+    return pattern, chinese
 
 
 def apply_glossary(text: str, glossary: Mapping[str, str]) -> str:
@@ -43,20 +47,20 @@ def apply_glossary(text: str, glossary: Mapping[str, str]) -> str:
     ``MLLM`` is not touched by ``LLM``. Terms that translate to themselves are skipped, and
     so is anything in parentheses: ``大语言模型 (LLMs)`` glosses the English on purpose.
     """
-    terms = [
-        (_pattern(en), zh)
-        for en, zh in sorted(glossary.items(), key=lambda kv: -len(kv[0]))
-        if en and zh and en.lower() != zh.lower()
-    ]
-    if not terms:
+    pattern, chinese = _terms(tuple(sorted(glossary.items())))
+    if pattern is None:
         return text
+
+    def replace(chunk: str) -> str:
+        return pattern.sub(lambda m: chinese[m.group(0).lower()], chunk)
+
     out: list[str] = []
     pos = 0
     for m in _PARENS.finditer(text):
-        out.append(_replace(text[pos : m.start()], terms))
+        out.append(replace(text[pos : m.start()]))
         out.append(m.group(0))
         pos = m.end()
-    out.append(_replace(text[pos:], terms))
+    out.append(replace(text[pos:]))
     return "".join(out)
 
 
