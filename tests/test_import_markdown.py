@@ -79,6 +79,12 @@ def test_parse_post_papers_and_problems() -> None:
     assert problems == {(11, "'Beta Without A Link'")}
 
 
+def test_a_hugging_face_paper_page_names_the_arxiv_id() -> None:
+    text = "## Zeta\n[泽塔](https://huggingface.co/papers/2404.00007)\n\n泽塔的摘要。\n"
+    (paper,) = parse_post(text).papers
+    assert (paper.arxiv_id, paper.title_zh, paper.link) == ("2404.00007", "泽塔", "")
+
+
 def test_parse_post_stray_text_and_duplicates() -> None:
     text = (
         "intro line\n\n## A\n[甲](https://arxiv.org/abs/2404.00001)\n\n摘要。\n\n## B\n"

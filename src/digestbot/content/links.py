@@ -21,9 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from digestbot.content.schema import normalize_arxiv_id
 from digestbot.render.text import count_units, normalize_whitespace
 
-__all__ = ["SHORT_SENTENCE", "LinksFound", "classify", "file_links", "take_links"]
+__all__ = ["SHORT_SENTENCE", "LinksFound", "classify", "file_links", "hf_paper_id", "take_links"]
 
 #: A sentence that held a URL and has at most this many units left is dropped whole.
 SHORT_SENTENCE = 20
@@ -78,6 +79,18 @@ def classify(url: str) -> tuple[str, str] | None:
     if host == "huggingface.co" and segments[:1] == ["papers"]:
         return ("hf", url) if len(segments) > 1 else None
     return "other", url
+
+
+def hf_paper_id(url: str) -> str | None:
+    """``https://huggingface.co/papers/2404.08634`` → ``2404.08634`` (a paper page names its
+    arXiv id); None for any other URL."""
+    found = classify(url)
+    if found is None or found[0] != "hf":
+        return None
+    try:
+        return normalize_arxiv_id(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
+    except ValueError:
+        return None
 
 
 def file_links(urls: Iterable[str]) -> dict[str, str]:

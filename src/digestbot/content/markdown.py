@@ -40,7 +40,7 @@ from digestbot.content.importer import (
     arxiv_id_from_url,
     plural,
 )
-from digestbot.content.links import LinksFound, file_links, take_links
+from digestbot.content.links import LinksFound, file_links, hf_paper_id, take_links
 from digestbot.content.store import ContentStore
 from digestbot.errors import WeekError
 from digestbot.models import Paper, Status
@@ -182,7 +182,7 @@ def parse_post(text: str, glossary: Mapping[str, str] | None = None) -> ParsedPo
                 )
             )
             continue
-        arxiv_id = arxiv_id_from_url(url)
+        arxiv_id = arxiv_id_from_url(url) or hf_paper_id(url)
         summary = _summary(lines[body_from:end], glossary)
         if arxiv_id is None:
             elsewhere = file_links([url])
