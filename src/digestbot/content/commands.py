@@ -181,6 +181,7 @@ async def _import_markdown(
             begin=bar.begin,
             found=found,
             glossary=glossary,
+            today=dt.datetime.now(settings.tz).date(),
         )
     if not posts and report.problems:
         for problem in report.problems:
