@@ -185,6 +185,30 @@ def test_archive_with_problems_imports_the_rest(
     assert issue.paper_ids == ("2404.00001", "2404.00003", "2404.00005")
 
 
+def test_a_week_in_the_future_is_refused_with_its_path(
+    env: Path, offline: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = env / "archive"
+    write(
+        archive / "2024" / "0401-0405.md",
+        "## A\n[甲](https://arxiv.org/abs/2404.00021)\n\n摘要。\n",
+    )
+    future = write(
+        archive / "2099" / "0105-0109.md", "## B\n[乙](https://arxiv.org/abs/2404.00022)\n"
+    )
+    assert main(["import", "markdown", str(archive)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith(f"{future}:")] == [
+        f"{future}:1: 0105-0109.md in 2099/ names a week that has not happened yet "
+        "(2099-01-05 … 2099-01-09); check its name and year folder; file not imported"
+    ]
+    assert lines[-1].endswith(
+        "2 files, 1 paper, 1 issue (1 recorded, 0 already in the archive), 1 problem"
+    )
+    assert [r.week for r in _records(env / "digestbot.db")] == ["2024-W14"]
+    assert "2404.00022" not in ContentStore(env / "content").load().papers
+
+
 def test_non_arxiv_link_found_on_arxiv_by_its_exact_title(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

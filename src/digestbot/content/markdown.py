@@ -294,7 +294,7 @@ def post_week(path: Path, today: dt.date | None = None) -> tuple[Week, dt.date, 
     if fitting:
         raise WeekError(
             f"{path.name} in {year_name}/ names a week that has not happened yet "
-            f"({fitting[0][0]} … {fitting[0][1]}); put it in the folder of its year"
+            f"({fitting[0][0]} … {fitting[0][1]}); check its name and year folder"
         )
     raise WeekError(
         f"{path.name} spans {named[0][0]} … {named[0][1]}, which is not inside one ISO week "
