@@ -198,7 +198,7 @@ def test_a_week_in_the_future_is_refused_with_its_path(
     )
     assert main(["import", "markdown", str(archive)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line for line in lines if line.startswith(f"{future}:")] == [
+    assert [line for line in lines if line.startswith(f"{future}:1:")] == [
         f"{future}:1: 0105-0109.md in 2099/ names a week that has not happened yet "
         "(2099-01-05 … 2099-01-09); check its name and year folder; file not imported"
     ]
