@@ -32,6 +32,7 @@ from _harness import (
     TrialResult,
     crash_trial,
     email_address,
+    ledger_rows,
     run_async,
     two_workers,
 )
@@ -146,13 +147,26 @@ def test_kill_9_mid_publish_then_resume_loses_nothing(tmp_path: Path, trial: int
     total = N_EMAIL + sum(2 if LANG_CYCLE[i % 3] == "both" else 1 for i in range(N_TELEGRAM))
     low, high = max(1, total * (trial - 1) // 3), total * trial // 3
     kill_after = random.Random(SEED + trial).randrange(low, high)
-    r = crash_trial(config(tmp_path), f"trial{trial}", kill_after=kill_after)
+    cfg = config(tmp_path)
+    archive = tmp_path / "archive"  # the Markdown archive: one more destination
+    cfg.extra_env["DIGESTBOT_ARCHIVE__DIR"] = str(archive)
+    r = crash_trial(cfg, f"trial{trial}", kill_after=kill_after)
     show(f"trial {trial} (kill after {kill_after} copies)", r)
     assert r.killed, "the publish finished before the kill: nothing was tested"
     assert r.lost == 0, r.tally.lost
     assert not r.tally.unexpected
     assert r.unexplained == [], "repeated a message that was not in flight at the kill"
     assert r.duplicates <= IN_FLIGHT
+    rows = ledger_rows(f"sqlite:///{tmp_path / f'trial{trial}' / 'digestbot.db'}")
+    assert [(c, status) for c, _a, status, _p, _o in rows if c == "archive"] == [
+        ("archive", "sent")
+    ]
+    assert [p.relative_to(archive).as_posix() for p in archive.rglob("*")] == [
+        "2024",
+        "2024/0415-0419.md",
+    ], "the post, and no temporary file left by the kill"
+    post = (archive / "2024" / "0415-0419.md").read_text(encoding="utf-8")
+    assert post.startswith("## ") and post.count("(https://arxiv.org/abs/") == 9
 
 
 @pytest.mark.postgres

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import select
@@ -27,7 +28,7 @@ from digestbot.delivery.publisher import DrainStats, Publisher
 from digestbot.delivery.ratelimit import RateLimiter
 from digestbot.delivery.senders import Content, RenderOptions, Sender, mail_domain
 from digestbot.editorial import EditorialDesk
-from digestbot.errors import IssueRefused, NothingToPublish
+from digestbot.errors import IssueRefused, NothingToPublish, NotPublished
 from digestbot.metrics import record_delivery, time_publish
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
 from digestbot.render.confirm import render_confirmation
@@ -420,6 +421,11 @@ class Service(EditorialDesk):
                             "outbox",
                         )
                     )
+        archive = self.settings.archive.dir
+        if Channel.ARCHIVE.value in channels and archive is not None:
+            out.append(
+                (Destination(Channel.ARCHIVE, str(archive.resolve()), Language.ZH), "archive")
+            )
         if "telegram" in channels and tg == "outbox":
             notes.append(
                 "No Telegram token (DIGESTBOT_TELEGRAM__TOKEN): Telegram messages were written "
@@ -444,6 +450,8 @@ class Service(EditorialDesk):
         """Plan the week's deliveries in the ledger, then drain them. Safe to run again."""
         started = time.monotonic()
         wanted = frozenset({only}) if only else frozenset({"telegram", "email"})
+        if not only and self.settings.archive.dir is not None:
+            wanted |= {Channel.ARCHIVE.value}
         async with self._publish_lock:
             w = await self.resolve_week(week)
             record = await self.ledger.get_issue(str(w))
@@ -581,6 +589,46 @@ class Service(EditorialDesk):
         issue = make_issue(w, papers, snap.overrides.get(w))
         return replace(issue, title_zh=record.title_zh, title_en=record.title_en)
 
+    async def export_markdown(
+        self, week: str | Week | None, out: Path, *, every: bool = False
+    ) -> ExportReport:
+        """Write published issues as the series' posts, ``out/<year>/<MMDD-MMDD>.md``.
+
+        ``every``: all published issues; else ``week``, or the latest published one. Files
+        that already hold the same post are left untouched.
+        """
+        from digestbot.delivery.archive import write_post
+
+        records = await self.ledger.list_issues()
+        if week is not None and not every:
+            w = week if isinstance(week, Week) else Week.parse(week)
+            records = [r for r in records if r.week == str(w)]
+            if not records:
+                raise NotPublished(
+                    f"{w} has not been published: publish it first (digestbot publish --week "
+                    f"{w}), or import the archive that holds it (digestbot import markdown PATH)"
+                )
+        elif not every:
+            records = records[:1]
+        if not records:
+            raise NotPublished(
+                "no issue has been published yet: publish one (digestbot publish) or import "
+                "an archive of posts (digestbot import markdown PATH)"
+            )
+        report = ExportReport(out)
+        for record in sorted(records, key=lambda r: r.week):
+            issue = await self.published_issue(record.week)
+            assert issue is not None
+            lost = [pid for pid in record.paper_ids if pid not in issue.paper_ids]
+            if lost:
+                report.notes.append(
+                    f"{record.week}: {', '.join(lost)} not in {self.store.root}; "
+                    "the post leaves them out"
+                )
+            path, changed = await asyncio.to_thread(write_post, out, issue)
+            report.posts.append((record.week, path, len(issue.papers), changed))
+        return report
+
     async def latest_issue(self) -> Issue | None:
         records = await self.ledger.list_issues()
         return await self.published_issue(records[0].week) if records else None
@@ -709,6 +757,29 @@ class Service(EditorialDesk):
     def peek_confirm(self, token: str) -> tuple[str, Language]:
         """Check a confirmation token without acting (GET shows a button; POST confirms)."""
         return self.tokens.read_confirm(token)
+
+
+@dataclass(slots=True)
+class ExportReport:
+    """What ``export markdown`` wrote: (week, path, papers, changed) per post."""
+
+    out: Path
+    posts: list[tuple[str, Path, int, bool]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{'wrote' if changed else 'unchanged'} {path} ({week}, {n} paper{'s' * (n != 1)})"
+            for week, path, n, changed in self.posts
+        ]
+        out.extend(self.notes)
+        written = sum(changed for *_rest, changed in self.posts)
+        total = len(self.posts)
+        out.append(
+            f"exported {total} post{'s' * (total != 1)} to {self.out}: {written} written, "
+            f"{total - written} unchanged"
+        )
+        return out
 
 
 @dataclass(slots=True)

@@ -167,6 +167,16 @@ def cmd_subscribers(args: argparse.Namespace, settings: Settings) -> int:
     return _with_service(settings, work)
 
 
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """``export markdown [--week W | --all] --out DIR``."""
+    report = _with_service(
+        settings, lambda svc: svc.export_markdown(args.week, Path(args.out), every=args.all)
+    )
+    for line in report.lines():
+        _out(line)
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 
@@ -236,6 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("paths", nargs="+", metavar="PATH")
     a.add_argument("--dry-run", action="store_true")
     s.set_defaults(handler=cmd_import)
+
+    s = sub.add_parser("export", help="write published issues out of digestbot")
+    esub = s.add_subparsers(dest="format", metavar="FORMAT", required=True)
+    a = esub.add_parser("markdown", help="the series' posts, DIR/<year>/<MMDD-MMDD>.md")
+    g = a.add_mutually_exclusive_group()
+    g.add_argument("--week", help="ISO week or a date inside it; default: the latest published")
+    g.add_argument("--all", action="store_true", help="every published issue")
+    a.add_argument("--out", required=True, metavar="DIR", help="the archive folder")
+    s.set_defaults(handler=cmd_export)
 
     s = sub.add_parser("summarize", help="draft missing titles and summaries with an LLM")
     s.add_argument("--week", help="ISO week or a date inside it")
