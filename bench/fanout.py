@@ -266,7 +266,7 @@ def bench_email(n: int, runs: int, connections: int, pg_url: str | None, work: P
 
 
 def bench_telegram(n: int, runs: int, work: Path) -> bool:
-    from digestbot.testing.fake_telegram import FakeTelegram
+    from fake_telegram import FakeTelegram
 
     print(f"\n== Telegram fan-out: {n} private subscribers, stand-in at 30 msg/s, {runs} runs ==")
     ok = True

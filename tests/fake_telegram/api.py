@@ -1,4 +1,4 @@
-"""A local stand-in of the Telegram Bot API that enforces Telegram's rules, for tests and benches.
+"""The stand-in's Bot API: the methods python-telegram-bot calls, and the controls tests use.
 
 `FakeTelegram` serves the Bot API over real HTTP on loopback (uvicorn + starlette in a
 background thread with its own event loop), so python-telegram-bot reaches it through
@@ -8,29 +8,21 @@ limit, callback data size, flood limits, blocked / kicked / deactivated / migrat
 and answers with Telegram's exact error payloads, so PTB raises the same exceptions it
 raises against api.telegram.org. Tests register chats, inspect what was sent, and play
 users (messages and button presses delivered through ``getUpdates``).
-
-Run standalone for manual or benchmark use::
-
-    python -m digestbot.testing.fake_telegram --port 8081
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import copy
 import dataclasses
 import json
-import math
 import re
 import socket
-import string
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Final, Self
@@ -42,27 +34,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-__all__ = [
-    "FakeTelegram",
-    "HtmlParseError",
-    "RateLimits",
-    "SentMessage",
-    "main",
-    "parse_html",
-]
-
-JSONDict = dict[str, Any]
-
-MAX_MESSAGE_LENGTH: Final = 4096
-"""Telegram's limit on message text, in UTF-16 code units after entity parsing."""
-MAX_CALLBACK_DATA_BYTES: Final = 64
+from .html_rules import HtmlParseError, parse_html, public_entities, strip_text, utf16_len
+from .limits import FloodControl, RateLimits
+from .server import Server
+from .state import (
+    MAX_CALLBACK_DATA_BYTES,
+    MAX_MESSAGE_LENGTH,
+    ApiError,
+    Chat,
+    JSONDict,
+    Poll,
+    SentMessage,
+    bad_request,
+)
 
 _TOKEN_RE: Final = re.compile(r"\d+:[A-Za-z0-9_-]+")
 _PATH_RE: Final = re.compile(r"/bot([^/]+)/([^/]*)")
 _INT_RE: Final = re.compile(r"-?\d+")
 _COMMAND_RE: Final = re.compile(r"[a-z0-9_]{1,32}")
 _LEADING_COMMAND_RE: Final = re.compile(r"/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,64})?")
-_SPACE: Final = frozenset(" \t\r\n\f\v\x00")
 
 _CONFLICT_TERMINATED: Final = (
     "Conflict: terminated by other getUpdates request; "
@@ -148,480 +138,6 @@ _JSON_PARAMS: Final = frozenset(
 )
 
 
-# --------------------------------------------------------------------------- HTML
-
-
-class HtmlParseError(ValueError):
-    """Text in ``parse_mode=HTML`` that Telegram refuses ("can't parse entities: ...")."""
-
-
-_SUPPORTED_TAGS: Final = frozenset(
-    {
-        "a",
-        "b",
-        "strong",
-        "i",
-        "em",
-        "u",
-        "ins",
-        "s",
-        "strike",
-        "del",
-        "span",
-        "tg-spoiler",
-        "code",
-        "pre",
-        "blockquote",
-        "tg-emoji",
-    }
-)
-_ENTITY_TYPES: Final = {
-    "b": "bold",
-    "strong": "bold",
-    "i": "italic",
-    "em": "italic",
-    "u": "underline",
-    "ins": "underline",
-    "s": "strikethrough",
-    "strike": "strikethrough",
-    "del": "strikethrough",
-    "span": "spoiler",
-    "tg-spoiler": "spoiler",
-    "a": "text_link",
-    "code": "code",
-    "pre": "pre",
-    "blockquote": "blockquote",
-    "tg-emoji": "custom_emoji",
-}
-_NAMED_ENTITIES: Final = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-
-
-@dataclass(slots=True)
-class _OpenTag:
-    name: str
-    argument: str
-    offset: int  # UTF-16 offset in the output where the tag's content starts
-    expandable: bool = False
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def _byte_offset(source: str, index: int) -> int:
-    return len(source[:index].encode("utf-8", "surrogatepass"))
-
-
-def _decode_entity(source: str, pos: int, *, need_semicolon: bool) -> tuple[str, int] | None:
-    """Decode the character reference at ``source[pos] == "&"``; (character, next index)."""
-    n = len(source)
-    end = pos + 1
-    if end < n and source[end] == "#":
-        end += 1
-        is_hex = end < n and source[end] in "xX"
-        if is_hex:
-            end += 1
-        digits = string.hexdigits if is_hex else string.digits
-        start = end
-        while end < n and source[end] in digits and end - start <= 8:
-            end += 1
-        if end == start or end - start > 8:
-            return None
-        value = int(source[start:end], 16 if is_hex else 10)
-        if value == 0 or value >= 0x10FFFF or 0xD800 <= value <= 0xDFFF:
-            return None
-        char = chr(value)
-    else:
-        start = end
-        while end < n and source[end].isascii() and source[end].isalpha():
-            end += 1
-        named = _NAMED_ENTITIES.get(source[start:end])
-        if named is None:
-            return None
-        char = named
-    if end < n and source[end] == ";":
-        end += 1
-    elif need_semicolon:
-        return None
-    return char, end
-
-
-def _strip_text(text: str, entities: list[JSONDict]) -> tuple[str, list[JSONDict]]:
-    """Trim leading/trailing whitespace like Telegram does, shifting entities to match."""
-    stripped = text.strip("".join(_SPACE))
-    if not stripped:
-        return "", []
-    lead = _utf16_len(text[: len(text) - len(text.lstrip("".join(_SPACE)))])
-    total = _utf16_len(stripped)
-    kept: list[JSONDict] = []
-    for entity in entities:
-        start = max(entity["offset"] - lead, 0)
-        end = min(entity["offset"] + entity["length"] - lead, total)
-        if end > start:
-            kept.append({**entity, "offset": start, "length": end - start})
-    return stripped, kept
-
-
-def parse_html(source: str, *, strict: bool = True) -> tuple[str, list[JSONDict]]:
-    """Parse Telegram-flavoured HTML into (visible text, Bot API MessageEntity dicts).
-
-    Ports the rules of Telegram's own parser (tdlib ``parse_html``): the supported tag
-    subset, case-insensitive tag names, unknown attributes ignored, ``</>`` closing the
-    innermost tag, the entities ``&lt; &gt; &amp; &quot;`` and numeric references. With
-    ``strict`` (the default) a ``&`` in text that does not start a complete entity
-    (including its ``;``) is an error, as Telegram's documentation demands; Telegram's
-    server is laxer and keeps such a ``&`` literally. Leading and trailing whitespace is
-    trimmed as Telegram trims it. Raises `HtmlParseError` with Telegram's wording.
-    """
-    out: list[str] = []
-    utf16 = 0
-    stack: list[_OpenTag] = []
-    entities: list[JSONDict] = []
-    i = 0
-    n = len(source)
-    while i < n:
-        char = source[i]
-        if char == "&":
-            decoded = _decode_entity(source, i, need_semicolon=strict)
-            if decoded is not None:
-                text, i = decoded
-                out.append(text)
-                utf16 += _utf16_len(text)
-                continue
-            if strict:
-                raise HtmlParseError(
-                    f'Unescaped "&" at byte offset {_byte_offset(source, i)}; '
-                    "write &amp; or a character entity"
-                )
-        if char != "<":
-            out.append(char)
-            utf16 += _utf16_len(char)
-            i += 1
-            continue
-        begin = i
-        if i + 1 < n and source[i + 1] == "/":
-            i = _close_tag(source, begin, stack, entities, utf16)
-            continue
-        i, tag = _open_tag(source, begin, utf16)
-        stack.append(tag)
-    if stack:
-        raise HtmlParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].name}"')
-    entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return _strip_text("".join(out), entities)
-
-
-def _open_tag(source: str, begin: int, utf16: int) -> tuple[int, _OpenTag]:
-    n = len(source)
-    i = begin + 1
-    while i < n and source[i] not in _SPACE and source[i] != ">":
-        i += 1
-    if i >= n:
-        raise HtmlParseError(f"Unclosed start tag at byte offset {_byte_offset(source, begin)}")
-    name = source[begin + 1 : i].lower()
-    if name not in _SUPPORTED_TAGS:
-        raise HtmlParseError(
-            f'Unsupported start tag "{name}" at byte offset {_byte_offset(source, begin)}'
-        )
-    argument = ""
-    expandable = False
-    while True:
-        while i < n and source[i] in _SPACE:
-            i += 1
-        if i >= n:
-            raise HtmlParseError(f"Unclosed start tag at byte offset {_byte_offset(source, begin)}")
-        if source[i] == ">":
-            i += 1
-            break
-        attr_begin = i
-        while i < n and source[i] not in _SPACE and source[i] not in "=>":
-            i += 1
-        attr_name = source[attr_begin:i].lower()
-        if not attr_name:
-            raise HtmlParseError(
-                f'Empty attribute name in the tag "{name}" at byte offset '
-                f"{_byte_offset(source, begin)}"
-            )
-        while i < n and source[i] in _SPACE:
-            i += 1
-        if i >= n or source[i] != "=":
-            if name == "blockquote" and attr_name == "expandable":
-                expandable = True
-            continue
-        i += 1
-        while i < n and source[i] in _SPACE:
-            i += 1
-        if i >= n:
-            raise HtmlParseError(f"Unclosed start tag at byte offset {_byte_offset(source, begin)}")
-        value, i = _attribute_value(source, i)
-        if i >= n:
-            raise HtmlParseError(f"Unclosed start tag at byte offset {_byte_offset(source, begin)}")
-        if name == "a" and attr_name == "href":
-            argument = value
-        elif name == "code" and attr_name == "class" and value.startswith("language-"):
-            argument = value.removeprefix("language-")
-        elif name == "span" and attr_name == "class" and value.startswith("tg-"):
-            argument = value.removeprefix("tg-")
-        elif name == "tg-emoji" and attr_name == "emoji-id":
-            argument = value
-    if name == "span" and argument != "spoiler":
-        raise HtmlParseError(
-            f'Tag "span" must have class "tg-spoiler" at byte offset {_byte_offset(source, begin)}'
-        )
-    if name == "tg-emoji" and not argument.isdigit():
-        raise HtmlParseError(
-            f'Tag "tg-emoji" must have a numeric "emoji-id" at byte offset '
-            f"{_byte_offset(source, begin)}"
-        )
-    return i, _OpenTag(name=name, argument=argument, offset=utf16, expandable=expandable)
-
-
-def _attribute_value(source: str, i: int) -> tuple[str, int]:
-    n = len(source)
-    if source[i] not in "'\"":
-        # An unquoted name token: letters, digits, periods, hyphens; case-insensitive.
-        start = i
-        while i < n and ((source[i].isascii() and source[i].isalnum()) or source[i] in ".-"):
-            i += 1
-        if i < n and source[i] not in _SPACE and source[i] != ">":
-            raise HtmlParseError(
-                f"Unexpected end of name token at byte offset {_byte_offset(source, start)}"
-            )
-        return source[start:i].lower(), i
-    quote = source[i]
-    i += 1
-    value: list[str] = []
-    while i < n and source[i] != quote:
-        if source[i] == "&":
-            decoded = _decode_entity(source, i, need_semicolon=False)
-            if decoded is not None:
-                char, i = decoded
-                value.append(char)
-                continue
-        value.append(source[i])
-        i += 1
-    if i < n:
-        i += 1  # the closing quote
-    return "".join(value), i
-
-
-def _close_tag(
-    source: str, begin: int, stack: list[_OpenTag], entities: list[JSONDict], utf16: int
-) -> int:
-    n = len(source)
-    if not stack:
-        raise HtmlParseError(f"Unexpected end tag at byte offset {_byte_offset(source, begin)}")
-    i = begin + 2
-    while i < n and source[i] not in _SPACE and source[i] != ">":
-        i += 1
-    end_name = source[begin + 2 : i].lower()
-    while i < n and source[i] in _SPACE:
-        i += 1
-    if i >= n or source[i] != ">":
-        raise HtmlParseError(f"Unclosed end tag at byte offset {_byte_offset(source, begin)}")
-    tag = stack.pop()
-    if end_name and end_name != tag.name:
-        raise HtmlParseError(
-            f"Unmatched end tag at byte offset {_byte_offset(source, begin)}, "
-            f'expected "</{tag.name}>", found "</{end_name}>"'
-        )
-    if utf16 > tag.offset:
-        entities.append(_make_entity(tag, utf16 - tag.offset, entities))
-    return i + 1
-
-
-def _make_entity(tag: _OpenTag, length: int, previous: list[JSONDict]) -> JSONDict:
-    entity: JSONDict = {"type": _ENTITY_TYPES[tag.name], "offset": tag.offset, "length": length}
-    if tag.name == "a":
-        entity["url"] = tag.argument
-    elif tag.name == "tg-emoji":
-        entity["custom_emoji_id"] = tag.argument
-    elif tag.name == "blockquote" and tag.expandable:
-        entity["type"] = "expandable_blockquote"
-    elif tag.name == "code" and tag.argument:
-        entity["language"] = tag.argument  # merged into an enclosing <pre>, else dropped below
-    elif tag.name == "pre" and previous:
-        last = previous[-1]
-        if last["type"] == "code" and (last["offset"], last["length"]) == (tag.offset, length):
-            previous.pop()
-            if last.get("language"):
-                entity["language"] = last["language"]
-    return entity
-
-
-def _public_entities(entities: list[JSONDict]) -> list[JSONDict]:
-    """Drop the language of a lone ``<code class="language-x">``: it only sticks to <pre>."""
-    return [
-        {k: v for k, v in e.items() if not (e["type"] == "code" and k == "language")}
-        for e in entities
-    ]
-
-
-# --------------------------------------------------------------------------- state
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimits:
-    """Telegram's flood limits as token buckets: ``rate`` messages/second, ``burst`` capacity.
-
-    Defaults follow Telegram's published guidance: ~30 messages/second overall, 20 messages
-    per minute into one group, supergroup or channel, ~1 message/second into one private chat.
-    """
-
-    global_rate: float = 30.0
-    global_burst: float = 30.0
-    group_rate: float = 20.0 / 60.0
-    group_burst: float = 20.0
-    private_rate: float = 1.0
-    private_burst: float = 3.0
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            if getattr(self, f.name) <= 0:
-                raise ValueError(f"RateLimits.{f.name} must be positive")
-        if min(self.global_burst, self.group_burst, self.private_burst) < 1:
-            raise ValueError("RateLimits bursts must be at least 1")
-
-
-class _TokenBucket:
-    __slots__ = ("burst", "rate", "tokens", "updated")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.updated = now
-
-    def _refill(self, now: float) -> None:
-        elapsed = max(now - self.updated, 0.0)
-        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-        self.updated = now
-
-    def wait(self, now: float) -> float:
-        """Seconds until one token is available (0.0 if one is available now)."""
-        self._refill(now)
-        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
-
-    def take(self, now: float) -> None:
-        self._refill(now)
-        self.tokens -= 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class SentMessage:
-    """A message the bot delivered, as the fake recorded it (a snapshot; never mutated)."""
-
-    chat_id: int
-    message_id: int
-    text: str
-    """The current text exactly as sent (raw HTML source when ``parse_mode`` is HTML)."""
-    parse_mode: str | None
-    reply_markup: JSONDict | None
-    sent_at: float
-    """The fake's clock (``time.monotonic`` unless injected) when it was delivered."""
-    date: int
-    entities: tuple[JSONDict, ...] = ()
-    reply_to_message_id: int | None = None
-    edits: tuple[str, ...] = ()
-    """Earlier texts, oldest first, one per successful editMessageText."""
-    edit_date: int | None = None
-    deleted: bool = False
-
-
-@dataclass(slots=True)
-class _Chat:
-    id: int
-    type: str  # private | group | supergroup | channel
-    title: str | None = None
-    username: str | None = None
-    first_name: str | None = None
-    blocked: bool = False
-    deactivated: bool = False
-    kicked: bool = False
-    started: bool = True
-    migrated_to: int | None = None
-    next_message_id: int = 1
-
-    def as_json(self) -> JSONDict:
-        data: JSONDict = {"id": self.id, "type": self.type}
-        if self.title is not None:
-            data["title"] = self.title
-        if self.first_name is not None:
-            data["first_name"] = self.first_name
-        if self.username is not None:
-            data["username"] = self.username
-        return data
-
-
-@dataclass(slots=True)
-class _Poll:
-    """Wakes long-polling getUpdates handlers; lives on the server's event loop."""
-
-    event: asyncio.Event
-    generation: int = 0
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, stopping in milliseconds instead of ~0.2 s.
-
-    uvicorn polls ``should_exit`` every 0.1 s and sleeps a fixed 0.1 s while shutting
-    down; a fixture started per test pays that on every test. This one waits on an event
-    that `request_exit` sets, and polls for connections to drain every 5 ms.
-    """
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self._exit: asyncio.Event | None = None
-
-    def request_exit(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        """Ask the server to stop (from any thread)."""
-        self.should_exit = True
-        exit_event = self._exit
-        if loop is not None and exit_event is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(exit_event.set)
-
-    async def main_loop(self) -> None:
-        self._exit = asyncio.Event()
-        await self.on_tick(0)  # sets the Date header once
-        while not self.should_exit:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 1.0)
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        for server in self.servers:
-            server.close()
-        for connection in list(self.server_state.connections):
-            connection.shutdown()
-        deadline = loop.time() + (self.config.timeout_graceful_shutdown or 0.0)
-        while self.server_state.connections or self.server_state.tasks:
-            if loop.time() >= deadline:
-                for task in self.server_state.tasks:
-                    task.cancel()
-                break
-            await asyncio.sleep(0.005)
-        for server in self.servers:
-            await server.wait_closed()
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, description: str, parameters: JSONDict | None = None):
-        super().__init__(description)
-        self.status = status
-        self.description = description
-        self.parameters = parameters
-
-    def payload(self) -> JSONDict:
-        body: JSONDict = {"ok": False, "error_code": self.status, "description": self.description}
-        if self.parameters:
-            body["parameters"] = self.parameters
-        return body
-
-
-def _bad_request(description: str, parameters: JSONDict | None = None) -> _ApiError:
-    return _ApiError(400, f"Bad Request: {description}", parameters)
-
-
 def _coerce(name: str, value: Any) -> Any:
     """Type one request parameter the way Telegram's server reads it."""
     if not isinstance(value, str):
@@ -630,7 +146,7 @@ def _coerce(name: str, value: Any) -> Any:
         return int(value) if _INT_RE.fullmatch(value) else value
     if name in _INT_PARAMS:
         if not _INT_RE.fullmatch(value.strip()):
-            raise _bad_request(f'invalid value of parameter "{name}"')
+            raise bad_request(f'invalid value of parameter "{name}"')
         return int(value)
     if name in _BOOL_PARAMS:
         return value.strip().lower() in {"true", "1"}
@@ -639,8 +155,8 @@ def _coerce(name: str, value: Any) -> Any:
             return json.loads(value)
         except ValueError:
             if name == "reply_markup":
-                raise _bad_request("can't parse reply keyboard markup JSON object") from None
-            raise _bad_request(f"can't parse {name} JSON object") from None
+                raise bad_request("can't parse reply keyboard markup JSON object") from None
+            raise bad_request(f"can't parse {name} JSON object") from None
     return value
 
 
@@ -648,18 +164,18 @@ def _check_reply_markup(markup: Any) -> JSONDict | None:
     if markup is None:
         return None
     if not isinstance(markup, dict):
-        raise _bad_request("can't parse reply keyboard markup JSON object")
+        raise bad_request("can't parse reply keyboard markup JSON object")
     rows = markup.get("inline_keyboard")
     if rows is None:
         return markup  # ReplyKeyboardMarkup / ForceReply / ReplyKeyboardRemove: echoed as is
     if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise _bad_request('field "inline_keyboard" of the InlineKeyboardMarkup must be an Array')
+        raise bad_request('field "inline_keyboard" of the InlineKeyboardMarkup must be an Array')
     for row in rows:
         for button in row:
             if not isinstance(button, dict) or not isinstance(button.get("text"), str):
-                raise _bad_request("can't parse inline keyboard button: Text is not specified")
+                raise bad_request("can't parse inline keyboard button: Text is not specified")
             if not _BUTTON_ACTIONS & button.keys():
-                raise _bad_request(
+                raise bad_request(
                     "can't parse inline keyboard button: "
                     "Text buttons are unallowed in the inline keyboard"
                 )
@@ -667,7 +183,7 @@ def _check_reply_markup(markup: Any) -> JSONDict | None:
             if data is not None:
                 size = len(str(data).encode("utf-8"))
                 if not 1 <= size <= MAX_CALLBACK_DATA_BYTES:
-                    raise _bad_request("BUTTON_DATA_INVALID")
+                    raise bad_request("BUTTON_DATA_INVALID")
     return markup
 
 
@@ -689,11 +205,8 @@ def _scope_key(scope: Any) -> str:
     elif isinstance(scope, str):
         scope = {"type": scope}
     if not isinstance(scope, dict) or not isinstance(scope.get("type"), str):
-        raise _bad_request("can't parse BotCommandScope JSON object")
+        raise bad_request("can't parse BotCommandScope JSON object")
     return json.dumps(scope, sort_keys=True, separators=(",", ":"))
-
-
-# --------------------------------------------------------------------------- the fake
 
 
 class FakeTelegram:
@@ -754,7 +267,7 @@ class FakeTelegram:
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._chats: dict[int, _Chat] = {}
+        self._chats: dict[int, Chat] = {}
         self._users: dict[int, JSONDict] = {}
         self._messages: dict[int, dict[int, SentMessage]] = {}
         self._order: list[tuple[int, int]] = []
@@ -769,15 +282,12 @@ class FakeTelegram:
         self._callback_answers: list[JSONDict] = []
         self._next_callback_id = 1
         self._failures: dict[int | str | None, deque[tuple[int, int]]] = {}
-        self._global_bucket: _TokenBucket | None = None
-        self._chat_buckets: dict[int, _TokenBucket] = {}
-        self._count_429 = 0
-        self._count_429_by_chat: dict[int, int] = {}
+        self._flood = FloodControl(self.limits)
 
         self._thread: threading.Thread | None = None
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._poll: _Poll | None = None
+        self._poll: Poll | None = None
         self._closing = False
         self._thread_error: BaseException | None = None
         self._handlers: dict[str, Callable[[JSONDict], Any]] = {
@@ -856,7 +366,7 @@ class FakeTelegram:
             ws="none",
             timeout_graceful_shutdown=2,
         )
-        server = _Server(config)
+        server = Server(config)
         self._server = server
         self._closing = False
         self._thread_error = None
@@ -905,7 +415,7 @@ class FakeTelegram:
     ) -> None:
         self.stop()
 
-    def _run(self, server: _Server, sock: socket.socket) -> None:
+    def _run(self, server: Server, sock: socket.socket) -> None:
         try:
             asyncio.run(self._serve(server, sock))
         except BaseException as exc:  # noqa: BLE001 - surfaced to the caller by start()/stop()
@@ -913,10 +423,10 @@ class FakeTelegram:
         finally:
             sock.close()
 
-    async def _serve(self, server: _Server, sock: socket.socket) -> None:
+    async def _serve(self, server: Server, sock: socket.socket) -> None:
         with self._lock:
             self._loop = asyncio.get_running_loop()
-            self._poll = _Poll(event=asyncio.Event())
+            self._poll = Poll(event=asyncio.Event())
         try:
             await server.serve(sockets=[sock])
         finally:
@@ -956,7 +466,7 @@ class FakeTelegram:
             self._users[user_id] = self._user_json(user_id, first_name, username, language_code)
             chat = self._chats.get(user_id)
             if chat is None:
-                self._chats[user_id] = _Chat(
+                self._chats[user_id] = Chat(
                     id=user_id,
                     type="private",
                     first_name=first_name,
@@ -969,7 +479,7 @@ class FakeTelegram:
     def add_channel(self, chat_id: int, title: str, username: str | None = None) -> None:
         """Register a channel the bot is an admin of (``@username`` resolves to it)."""
         with self._lock:
-            self._chats[chat_id] = _Chat(id=chat_id, type="channel", title=title, username=username)
+            self._chats[chat_id] = Chat(id=chat_id, type="channel", title=title, username=username)
 
     def add_group(
         self, chat_id: int, title: str, supergroup: bool = True, username: str | None = None
@@ -977,7 +487,7 @@ class FakeTelegram:
         """Register a group (or supergroup) the bot is a member of."""
         kind = "supergroup" if supergroup else "group"
         with self._lock:
-            self._chats[chat_id] = _Chat(id=chat_id, type=kind, title=title, username=username)
+            self._chats[chat_id] = Chat(id=chat_id, type=kind, title=title, username=username)
 
     def block(self, user_id: int) -> None:
         """The user blocked the bot: sends get 403 "bot was blocked by the user"."""
@@ -1004,7 +514,7 @@ class FakeTelegram:
         with self._lock:
             old = self._chat_or_raise(old_chat_id, private=False)
             old.migrated_to = new_chat_id
-            self._chats[new_chat_id] = _Chat(
+            self._chats[new_chat_id] = Chat(
                 id=new_chat_id, type="supergroup", title=old.title, username=old.username
             )
 
@@ -1019,10 +529,10 @@ class FakeTelegram:
             self._failures.setdefault(chat_id, deque()).extend([(status, retry_after)] * n)
 
     def reset_rate_limits(self) -> None:
-        """Refill every flood-control bucket (and apply a changed ``limits``)."""
+        """Empty every flood-control window (and apply a changed ``limits``); the
+        counters of refused requests start again from zero."""
         with self._lock:
-            self._global_bucket = None
-            self._chat_buckets.clear()
+            self._flood = FloodControl(self.limits)
 
     # ---------------------------------------------------------------- users
 
@@ -1047,7 +557,7 @@ class FakeTelegram:
             if chat_id is None or chat_id == user_id:
                 chat = self._chats.get(user_id)
                 if chat is None:
-                    chat = _Chat(
+                    chat = Chat(
                         id=user_id,
                         type="private",
                         first_name=user["first_name"],
@@ -1071,7 +581,7 @@ class FakeTelegram:
             command = _LEADING_COMMAND_RE.match(text)
             if command:
                 message["entities"] = [
-                    {"type": "bot_command", "offset": 0, "length": _utf16_len(command.group())}
+                    {"type": "bot_command", "offset": 0, "length": utf16_len(command.group())}
                 ]
             if reply_to_message_id is not None:
                 replied = self._message_json_by_id(chat.id, reply_to_message_id)
@@ -1130,11 +640,18 @@ class FakeTelegram:
     def count_429(self) -> int:
         """How many 429 Too Many Requests answers flood control gave, in total."""
         with self._lock:
-            return self._count_429
+            return self._flood.refused
 
     def count_429_for(self, chat_id: int) -> int:
         with self._lock:
-            return self._count_429_by_chat.get(chat_id, 0)
+            return self._flood.refused_by_chat[chat_id]
+
+    @property
+    def over_limit(self) -> dict[str, int]:
+        """Requests refused by flood control, per scope they exceeded (``global``,
+        ``private``, ``group``; one request may exceed two)."""
+        with self._lock:
+            return {scope: n for scope, n in self._flood.over_limit.items()}
 
     def calls(self, method: str) -> list[JSONDict]:
         """Typed parameters of every request to ``method`` (case-insensitive), in order."""
@@ -1213,12 +730,12 @@ class FakeTelegram:
     async def _endpoint(self, request: Request) -> Response:
         match = _PATH_RE.fullmatch(request.url.path)
         if match is None or not _TOKEN_RE.fullmatch(match.group(1)):
-            return self._error_response(_ApiError(404, "Not Found"))
+            return self._error_response(ApiError(404, "Not Found"))
         if match.group(1) != self._token:
-            return self._error_response(_ApiError(401, "Unauthorized"))
+            return self._error_response(ApiError(401, "Unauthorized"))
         method = self._method_names.get(match.group(2).lower())
         if method is None:
-            return self._error_response(_ApiError(404, "Not Found"))
+            return self._error_response(ApiError(404, "Not Found"))
         try:
             params = await self._read_params(request)
             with self._changed:
@@ -1230,12 +747,12 @@ class FakeTelegram:
                 with self._changed:
                     result = self._handlers[method](params)
                     self._changed.notify_all()
-        except _ApiError as error:
+        except ApiError as error:
             return self._error_response(error)
         return JSONResponse({"ok": True, "result": result})
 
     @staticmethod
-    def _error_response(error: _ApiError) -> Response:
+    def _error_response(error: ApiError) -> Response:
         return JSONResponse(error.payload(), status_code=error.status)
 
     @staticmethod
@@ -1249,9 +766,9 @@ class FakeTelegram:
                     try:
                         data = json.loads(body)
                     except ValueError:
-                        raise _bad_request("can't parse JSON encoded request body") from None
+                        raise bad_request("can't parse JSON encoded request body") from None
                     if not isinstance(data, dict):
-                        raise _bad_request("JSON object expected as request body")
+                        raise bad_request("JSON object expected as request body")
                     raw.update(data)
             elif content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}:
                 async with request.form() as form:
@@ -1269,10 +786,10 @@ class FakeTelegram:
         deadline = loop.time() + timeout
         with self._lock:
             if self._webhook.get("url"):
-                raise _ApiError(409, _CONFLICT_WEBHOOK)
+                raise ApiError(409, _CONFLICT_WEBHOOK)
             poll = self._poll
             if poll is None:
-                raise _ApiError(500, "Internal Server Error")
+                raise ApiError(500, "Internal Server Error")
             poll.generation += 1
             generation = poll.generation
             if isinstance(allowed, list):
@@ -1283,7 +800,7 @@ class FakeTelegram:
             event = poll.event
             with self._lock:
                 if poll.generation != generation:
-                    raise _ApiError(409, _CONFLICT_TERMINATED)
+                    raise ApiError(409, _CONFLICT_TERMINATED)
                 wanted = [u for u in self._updates if self._update_allowed(u)][:limit]
                 closing = self._closing
             if wanted or closing:
@@ -1359,14 +876,14 @@ class FakeTelegram:
             "username": self._bot_username,
         }
 
-    def _chat_or_raise(self, chat_id: int, *, private: bool) -> _Chat:
+    def _chat_or_raise(self, chat_id: int, *, private: bool) -> Chat:
         chat = self._chats.get(chat_id)
         if chat is None or (chat.type == "private") != private:
             kind = "private chat" if private else "group or channel"
             raise KeyError(f"no {kind} {chat_id} registered with the fake")
         return chat
 
-    def _next_message_id(self, chat: _Chat) -> int:
+    def _next_message_id(self, chat: Chat) -> int:
         message_id = chat.next_message_id
         chat.next_message_id += 1
         return message_id
@@ -1377,7 +894,7 @@ class FakeTelegram:
             if queue:
                 code, retry_after = queue.popleft()
                 if code == HTTPStatus.TOO_MANY_REQUESTS:
-                    raise _ApiError(
+                    raise ApiError(
                         429,
                         f"Too Many Requests: retry after {retry_after}",
                         {"retry_after": retry_after},
@@ -1386,16 +903,16 @@ class FakeTelegram:
                     phrase = HTTPStatus(code).phrase
                 except ValueError:
                     phrase = "Internal Server Error"
-                raise _ApiError(code, phrase)
+                raise ApiError(code, phrase)
 
-    def _resolve_chat(self, raw: Any, *, writing: bool = True) -> _Chat:
+    def _resolve_chat(self, raw: Any, *, writing: bool = True) -> Chat:
         if raw is None or raw == "":
-            raise _bad_request("chat_id is empty")
-        chat: _Chat | None = None
+            raise bad_request("chat_id is empty")
+        chat: Chat | None = None
         if isinstance(raw, int) and not isinstance(raw, bool):
             chat = self._chats.get(raw)
             if chat is None and self.auto_create_private and raw > 0:
-                chat = _Chat(id=raw, type="private", first_name=f"User {raw}")
+                chat = Chat(id=raw, type="private", first_name=f"User {raw}")
                 self._chats[raw] = chat
                 self._users.setdefault(raw, self._user_json(raw, f"User {raw}", None, None))
         elif isinstance(raw, str) and raw.startswith("@"):
@@ -1409,9 +926,9 @@ class FakeTelegram:
                 None,
             )
         if chat is None:
-            raise _bad_request("chat not found")
+            raise bad_request("chat not found")
         if chat.migrated_to is not None:
-            raise _bad_request(
+            raise bad_request(
                 "group chat was upgraded to a supergroup chat",
                 {"migrate_to_chat_id": chat.migrated_to},
             )
@@ -1419,13 +936,13 @@ class FakeTelegram:
             return chat
         if chat.type == "private":
             if chat.deactivated:
-                raise _ApiError(403, "Forbidden: user is deactivated")
+                raise ApiError(403, "Forbidden: user is deactivated")
             if chat.blocked:
-                raise _ApiError(403, "Forbidden: bot was blocked by the user")
+                raise ApiError(403, "Forbidden: bot was blocked by the user")
             if not chat.started:
-                raise _ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+                raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         elif chat.kicked:
-            raise _ApiError(403, f"Forbidden: bot was kicked from the {chat.type} chat")
+            raise ApiError(403, f"Forbidden: bot was kicked from the {chat.type} chat")
         return chat
 
     def _parse_text(
@@ -1438,51 +955,35 @@ class FakeTelegram:
             try:
                 visible, entities = parse_html(text, strict=self.strict_html and not stored)
             except HtmlParseError as error:
-                raise _bad_request(f"can't parse entities: {error}") from None
-            return visible, _public_entities(entities)
+                raise bad_request(f"can't parse entities: {error}") from None
+            return visible, public_entities(entities)
         if mode in {"", "markdown", "markdownv2"}:
-            return _strip_text(text, [])
-        raise _bad_request(f"unsupported parse_mode {parse_mode!r}")
+            return strip_text(text, [])
+        raise bad_request(f"unsupported parse_mode {parse_mode!r}")
 
     def _checked_text(self, params: JSONDict) -> tuple[str, str | None, list[JSONDict]]:
         text = params.get("text")
         if not isinstance(text, str) or not text:
-            raise _bad_request("message text is empty")
+            raise bad_request("message text is empty")
         parse_mode = params.get("parse_mode") or None
         visible, entities = self._parse_text(text, parse_mode)
         if not parse_mode and isinstance(params.get("entities"), list):
             entities = list(params["entities"])
         if not visible:
-            raise _bad_request("message text is empty")
-        if _utf16_len(visible) > MAX_MESSAGE_LENGTH:
-            raise _bad_request("message is too long")
+            raise bad_request("message text is empty")
+        if utf16_len(visible) > MAX_MESSAGE_LENGTH:
+            raise bad_request("message is too long")
         return text, parse_mode, entities
 
-    def _check_flood(self, chat: _Chat) -> None:
-        """Raise 429 when delivering one more message would exceed a bucket; else take."""
+    def _check_flood(self, chat: Chat) -> None:
+        """Raise 429 when one more message would overfill a sliding window; else count it."""
         if not self.rate_limits:
             return
-        now = self._clock()
-        limits = self.limits
-        if self._global_bucket is None:
-            self._global_bucket = _TokenBucket(limits.global_rate, limits.global_burst, now)
-        bucket = self._chat_buckets.get(chat.id)
-        if bucket is None:
-            if chat.type == "private":
-                bucket = _TokenBucket(limits.private_rate, limits.private_burst, now)
-            else:
-                bucket = _TokenBucket(limits.group_rate, limits.group_burst, now)
-            self._chat_buckets[chat.id] = bucket
-        wait = max(self._global_bucket.wait(now), bucket.wait(now))
-        if wait > 0:
-            self._count_429 += 1
-            self._count_429_by_chat[chat.id] = self._count_429_by_chat.get(chat.id, 0) + 1
-            retry_after = max(1, math.ceil(wait - 1e-9))  # 3.0000000000000004 -> 3
-            raise _ApiError(
+        retry_after = self._flood.admit(chat.id, private=chat.type == "private", now=self._clock())
+        if retry_after is not None:
+            raise ApiError(
                 429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
             )
-        self._global_bucket.take(now)
-        bucket.take(now)
 
     def _message_json_by_id(self, chat_id: int, message_id: int) -> JSONDict | None:
         sent = self._messages.get(chat_id, {}).get(message_id)
@@ -1491,7 +992,7 @@ class FakeTelegram:
         user_message = self._user_messages.get((chat_id, message_id))
         return copy.deepcopy(user_message) if user_message is not None else None
 
-    def _message_json(self, sent: SentMessage, chat: _Chat) -> JSONDict:
+    def _message_json(self, sent: SentMessage, chat: Chat) -> JSONDict:
         data: JSONDict = {"message_id": sent.message_id}
         if chat.type == "channel":
             data["sender_chat"] = chat.as_json()
@@ -1513,18 +1014,18 @@ class FakeTelegram:
                 data["reply_to_message"] = replied
         return data
 
-    def _find_message(self, params: JSONDict, not_found: str) -> tuple[_Chat, SentMessage]:
+    def _find_message(self, params: JSONDict, not_found: str) -> tuple[Chat, SentMessage]:
         if "inline_message_id" in params:
-            raise _bad_request("MESSAGE_ID_INVALID")
+            raise bad_request("MESSAGE_ID_INVALID")
         raw = params.get("chat_id")
         self._consume_failure(raw)
         chat = self._resolve_chat(raw)
         message_id = params.get("message_id")
         if not isinstance(message_id, int):
-            raise _bad_request("message identifier is not specified")
+            raise bad_request("message identifier is not specified")
         sent = self._messages.get(chat.id, {}).get(message_id)
         if sent is None or sent.deleted:
-            raise _bad_request(not_found)
+            raise bad_request(not_found)
         return chat, sent
 
     def _replace(self, sent: SentMessage, **changes: Any) -> SentMessage:
@@ -1558,7 +1059,7 @@ class FakeTelegram:
             allow_missing = bool(reply_parameters.get("allow_sending_without_reply"))
         if reply_to is not None and self._message_json_by_id(chat.id, int(reply_to)) is None:
             if not allow_missing:
-                raise _bad_request("message to be replied not found")
+                raise bad_request("message to be replied not found")
             reply_to = None
         self._check_flood(chat)
         sent = SentMessage(
@@ -1584,7 +1085,7 @@ class FakeTelegram:
         old_visible = self._parse_text(sent.text, sent.parse_mode, stored=True)[0]
         new_visible = self._parse_text(text, parse_mode)[0]
         if (old_visible, list(sent.entities), sent.reply_markup) == (new_visible, entities, markup):
-            raise _bad_request(_NOT_MODIFIED.removeprefix("Bad Request: "))
+            raise bad_request(_NOT_MODIFIED.removeprefix("Bad Request: "))
         updated = self._replace(
             sent,
             text=text,
@@ -1600,7 +1101,7 @@ class FakeTelegram:
         chat, sent = self._find_message(params, "message to edit not found")
         markup = _check_reply_markup(params.get("reply_markup"))
         if markup == sent.reply_markup or (not markup and not sent.reply_markup):
-            raise _bad_request(_NOT_MODIFIED.removeprefix("Bad Request: "))
+            raise bad_request(_NOT_MODIFIED.removeprefix("Bad Request: "))
         updated = self._replace(
             sent, reply_markup=copy.deepcopy(markup), edit_date=int(time.time())
         )
@@ -1612,22 +1113,22 @@ class FakeTelegram:
         chat = self._resolve_chat(raw)
         message_id = params.get("message_id")
         if not isinstance(message_id, int):
-            raise _bad_request("message identifier is not specified")
+            raise bad_request("message identifier is not specified")
         sent = self._messages.get(chat.id, {}).get(message_id)
         if sent is not None and not sent.deleted:
             self._replace(sent, deleted=True)
             return True
         if self._user_messages.pop((chat.id, message_id), None) is not None:
             return True
-        raise _bad_request("message to delete not found")
+        raise bad_request("message to delete not found")
 
     def _answer_callback_query(self, params: JSONDict) -> bool:
         query_id = str(params.get("callback_query_id", ""))
         if self._callback_queries.get(query_id, True):
-            raise _bad_request(_QUERY_INVALID.removeprefix("Bad Request: "))
+            raise bad_request(_QUERY_INVALID.removeprefix("Bad Request: "))
         text = params.get("text")
         if isinstance(text, str) and len(text) > 200:
-            raise _bad_request("MESSAGE_TOO_LONG")
+            raise bad_request("MESSAGE_TOO_LONG")
         self._callback_queries[query_id] = True
         self._callback_answers.append(copy.deepcopy(params))
         return True
@@ -1635,19 +1136,19 @@ class FakeTelegram:
     def _set_my_commands(self, params: JSONDict) -> bool:
         commands = params.get("commands")
         if not isinstance(commands, list):
-            raise _bad_request('parameter "commands" is required')
+            raise bad_request('parameter "commands" is required')
         if len(commands) > 100:
-            raise _bad_request("too many commands")
+            raise bad_request("too many commands")
         cleaned: list[JSONDict] = []
         for command in commands:
             if not isinstance(command, dict):
-                raise _bad_request("can't parse BotCommand JSON object")
+                raise bad_request("can't parse BotCommand JSON object")
             name = command.get("command")
             description = command.get("description")
             if not isinstance(name, str) or not _COMMAND_RE.fullmatch(name):
-                raise _bad_request("BOT_COMMAND_INVALID")
+                raise bad_request("BOT_COMMAND_INVALID")
             if not isinstance(description, str) or not 1 <= len(description.strip()) <= 256:
-                raise _bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
+                raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
             cleaned.append({"command": name, "description": description})
         key = (_scope_key(params.get("scope")), str(params.get("language_code") or ""))
         if cleaned:
@@ -1679,7 +1180,7 @@ class FakeTelegram:
             self._webhook = {}
             return True
         if not url.lower().startswith("https://"):
-            raise _bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
         self._webhook = {
             key: params[key]
             for key in ("url", "max_connections", "allowed_updates", "secret_token")
@@ -1703,7 +1204,7 @@ class FakeTelegram:
         self._consume_failure(raw)
         self._resolve_chat(raw)
         if params.get("action") not in _CHAT_ACTIONS:
-            raise _bad_request("wrong parameter action in request")
+            raise bad_request("wrong parameter action in request")
         return True
 
     def _get_chat(self, params: JSONDict) -> JSONDict:
@@ -1722,48 +1223,3 @@ class FakeTelegram:
                 "gifts_from_channels": False,
             },
         }
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Serve a FakeTelegram until interrupted and print its base_url (manual use, benches)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m digestbot.testing.fake_telegram", description=main.__doc__
-    )
-    parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--token", default="123456789:TEST-fake-telegram-token")
-    parser.add_argument("--username", default="digest_test_bot")
-    parser.add_argument("--no-rate-limits", action="store_true", help="disable flood control")
-    parser.add_argument(
-        "--no-auto-create",
-        dest="auto_create",
-        action="store_false",
-        help="answer 'chat not found' for unregistered private chats (default: create them)",
-    )
-    parser.add_argument("--channel", type=int, action="append", default=[], metavar="CHAT_ID")
-    parser.add_argument("--group", type=int, action="append", default=[], metavar="CHAT_ID")
-    args = parser.parse_args(argv)
-    fake = FakeTelegram(
-        args.token,
-        bot_username=args.username,
-        host=args.host,
-        port=args.port,
-        rate_limits=not args.no_rate_limits,
-        auto_create_private=args.auto_create,
-    )
-    for chat_id in args.channel:
-        fake.add_channel(chat_id, f"Channel {chat_id}")
-    for chat_id in args.group:
-        fake.add_group(chat_id, f"Group {chat_id}")
-    with fake:
-        print(f"base_url={fake.base_url}", flush=True)
-        print(f"token={fake.token}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-
-
-if __name__ == "__main__":
-    main()
