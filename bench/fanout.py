@@ -292,6 +292,7 @@ def bench_telegram(n: int, runs: int, work: Path) -> bool:
                 msgs = fake.all_messages()
                 copies = telegram_copies(fake)
                 r["count_429"] = fake.count_429
+                r["over_limit"] = fake.over_limit
             span = msgs[-1].sent_at - msgs[0].sent_at if len(msgs) > 1 else float("nan")
             r["messages"] = len(msgs)
             r["span_rate"] = (len(msgs) - 1) / span
@@ -304,7 +305,8 @@ def bench_telegram(n: int, runs: int, work: Path) -> bool:
                 f"run {run + 1} {kind}: {len(msgs)} messages in {r['seconds']:.2f}s: "
                 f"{r['span_rate']:.2f} msg/s first-to-last, {r['wall_rate']:.2f} msg/s over the "
                 f"whole call; lost {r['lost']}, duplicates {r['duplicates']}, "
-                f"429s {r['count_429']}, cpu {r['cpu']:.2f}s, peak RSS {r['rss_mb']:.0f} MB",
+                f"429s {r['count_429']} (over the limit per scope: {r['over_limit']}), "
+                f"cpu {r['cpu']:.2f}s, peak RSS {r['rss_mb']:.0f} MB",
                 flush=True,
             )
             ok = ok and r["lost"] == 0 and r["duplicates"] == 0

@@ -7,7 +7,7 @@ import contextlib
 import threading
 from collections.abc import Sequence
 
-from .api import FakeTelegram
+from .server import FakeTelegram
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from .state import JSONDict
+JSONDict = dict[str, Any]
 
 _SPACE: Final = frozenset(" \t\r\n\f\v\x00")
 
