@@ -120,12 +120,15 @@ async def child_raw(port: int, n: int, connections: int) -> dict[str, Any]:
 
 async def child_ptb(base_url: str, token: str, n: int, concurrency: int) -> dict[str, Any]:
     """A bare python-telegram-bot loop: the issue's parts to ``n`` chats, paced by the same
-    RateLimiter as the sender (no ledger, no error handling)."""
+    RateLimiter as the sender (no ledger; a 429 from the strict stand-in is waited out and
+    counted, nothing else is handled)."""
     from telegram import Bot, LinkPreviewOptions
     from telegram.constants import ParseMode
+    from telegram.error import RetryAfter
     from telegram.request import HTTPXRequest
 
     from digestbot.delivery.ratelimit import RateLimiter
+    from digestbot.delivery.telegram import retry_after_seconds
     from digestbot.models import Language
     from digestbot.settings import load_settings
     from digestbot.wiring import build_service
@@ -147,17 +150,27 @@ async def child_ptb(base_url: str, token: str, n: int, concurrency: int) -> dict
     for user_id, lang in telegram_users(n):
         queue.put_nowait((user_id, lang))
     no_preview = LinkPreviewOptions(is_disabled=True)
-    sent = 0
+    sent = refused = 0
 
     async def worker() -> None:
-        nonlocal sent
+        nonlocal sent, refused
         while not queue.empty():
             user_id, lang = queue.get_nowait()
             for text in parts[lang]:
-                await limiter.acquire(user_id, "private")
-                await bot.send_message(
-                    user_id, text, parse_mode=ParseMode.HTML, link_preview_options=no_preview
-                )
+                while True:
+                    await limiter.acquire(user_id, "private")
+                    try:
+                        await bot.send_message(
+                            user_id,
+                            text,
+                            parse_mode=ParseMode.HTML,
+                            link_preview_options=no_preview,
+                        )
+                    except RetryAfter as exc:
+                        refused += 1
+                        await asyncio.sleep(retry_after_seconds(exc))
+                        continue
+                    break
                 sent += 1
 
     async with bot:
@@ -167,7 +180,7 @@ async def child_ptb(base_url: str, token: str, n: int, concurrency: int) -> dict
         seconds = time.perf_counter() - t0
         cpu1, rss = usage()
     await limiter.close()
-    return {"seconds": seconds, "cpu": cpu1 - cpu0, "rss_mb": rss, "sent": sent}
+    return {"seconds": seconds, "cpu": cpu1 - cpu0, "rss_mb": rss, "sent": sent, "429s": refused}
 
 
 def run_child(args: Sequence[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
