@@ -324,7 +324,7 @@ class CrashConfig:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="digestbot-crash-")))
     extra_env: dict[str, str] = field(default_factory=dict)
     fake_limits: Any = None
-    """digestbot.testing.fake_telegram.RateLimits for the stand-in; None: Telegram's own."""
+    """fake_telegram.RateLimits (tests/fake_telegram) for the stand-in; None: Telegram's own."""
     timeout: float = 600.0
 
 
@@ -357,7 +357,7 @@ class TrialResult:
 @contextlib.contextmanager
 def transports(cfg: CrashConfig) -> Iterator[tuple[Any, Any]]:
     """A fresh SmtpSink and FakeTelegram (its chats registered) for one trial."""
-    from digestbot.testing.fake_telegram import FakeTelegram
+    from fake_telegram import FakeTelegram
     from smtp_sink import SmtpSink
 
     kwargs: dict[str, Any] = {}

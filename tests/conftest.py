@@ -87,3 +87,13 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Requests over Telegram's strict limits that tests measured instead of asserting."""
+    from fake_telegram.limits import MEASURED_OVER_LIMIT
+
+    if MEASURED_OVER_LIMIT:
+        terminalreporter.section("requests over Telegram's strict limits (measured)")
+        for test, over in MEASURED_OVER_LIMIT:
+            terminalreporter.write_line(f"{over:6d}  {test}")

@@ -19,8 +19,8 @@ from digestbot.render.telegram import check_telegram_html, visible_len
 from digestbot.service import Service
 from digestbot.settings import load_settings
 from digestbot.subscribers import ACTIVE, UNSUBSCRIBED
-from digestbot.testing.fake_telegram import FakeTelegram, SentMessage
 from digestbot.wiring import build_service
+from fake_telegram import FakeTelegram, SentMessage
 
 ADMIN = 1001
 ANN = 2001  # reads Chinese

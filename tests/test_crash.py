@@ -38,7 +38,7 @@ from _harness import (
 )
 from digestbot.models import Channel, Language
 from digestbot.render.email import build_message
-from digestbot.testing.fake_telegram import RateLimits
+from fake_telegram import RateLimits
 
 N_EMAIL = 150
 N_TELEGRAM = 20
@@ -53,7 +53,7 @@ FAST = {
     "DIGESTBOT_TELEGRAM__GROUP_RATE_PER_MINUTE": "6000",
 }
 FAST_FAKE = RateLimits(
-    global_rate=1000, global_burst=1000, private_rate=100, private_burst=100, group_rate=100
+    global_messages=1000, private_messages=100, group_messages=100, group_window=1.0
 )
 
 

@@ -136,8 +136,8 @@ async def test_transient_failures_retry_and_permanent_ones_stop(ledger: Ledger) 
     sender = MemorySender(fail=fail)
     bounced: list[str] = []
 
-    async def on_bounce(row: object, reason: str) -> None:
-        bounced.append(getattr(row, "address", ""))
+    async def on_bounce(row: Delivery, reason: str) -> None:
+        bounced.append(row.address)
 
     pub = Publisher(ledger, {"memory": sender}, on_bounce=on_bounce)
     stats = await pub.drain(rec.id, content())

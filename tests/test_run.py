@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from digestbot.testing.fake_telegram import FakeTelegram
+from fake_telegram import FakeTelegram
 
 
 def free_port() -> int:

@@ -15,13 +15,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digestbot.content.store import ContentStore, Problem, Snapshot, trim_heap
-from digestbot.db.engine import at_head, upgrade, upgrade_in_child
-from digestbot.db.tables import bot_users, chat_migrations, scheduler_runs
+from digestbot.db.engine import answers, at_head, upgrade, upgrade_in_child
+from digestbot.db.repositories import BotUsers, ChatMigrations, SchedulerRuns
 from digestbot.delivery.ledger import Delivery, IssueRecord, Ledger
 from digestbot.delivery.mailer import Mailer
 from digestbot.delivery.publisher import DrainStats, Publisher
@@ -162,6 +160,9 @@ class Service(EditorialDesk):
         self.mailer = mailer
         self.ledger = Ledger(engine)
         self.subscribers = Subscribers(engine)
+        self.bot_users = BotUsers(engine)
+        self.chat_migrations = ChatMigrations(engine)
+        self.scheduler_runs = SchedulerRuns(engine)
         self.tokens = Tokens(
             settings.secret_key.get_secret_value(), settings.confirm_token_hours * 3600
         )
@@ -382,11 +383,6 @@ class Service(EditorialDesk):
 
     # -- publishing -----------------------------------------------------------------------
 
-    async def _chat_migrations(self) -> dict[str, str]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(chat_migrations))).all()
-        return {r.old_chat_id: r.new_chat_id for r in rows}
-
     async def destinations(
         self, channels: frozenset[str]
     ) -> tuple[list[tuple[Destination, str]], list[str]]:
@@ -398,7 +394,7 @@ class Service(EditorialDesk):
         mail_subs = await self.subscribers.active(Channel.EMAIL)
         configured = bool(self.settings.telegram.channels or tg_subs or mail_subs)
         if "telegram" in channels:
-            moved = await self._chat_migrations()
+            moved = await self.chat_migrations.all()
             for ch in self.settings.telegram.channels:
                 chat = moved.get(str(ch.chat_id), str(ch.chat_id))
                 out.append((Destination(Channel.TELEGRAM, chat, ch.lang), tg))
@@ -539,25 +535,14 @@ class Service(EditorialDesk):
 
     # -- delivery hooks -------------------------------------------------------------------
 
-    async def _on_migrated(self, row: object, new_address: str) -> None:
-        assert isinstance(row, Delivery)
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(chat_migrations)
-                .values(old_chat_id=row.address, new_chat_id=new_address, migrated_at=utc_now())
-                .on_conflict_do_update(
-                    index_elements=["old_chat_id"], set_={"new_chat_id": new_address}
-                )
-            )
+    async def _on_migrated(self, row: Delivery, new_address: str) -> None:
+        await self.chat_migrations.record(row.address, new_address)
         await self.subscribers.change_address(Channel.TELEGRAM, row.address, new_address)
 
-    async def _on_deactivate(self, row: object, reason: str) -> None:
-        assert isinstance(row, Delivery)
+    async def _on_deactivate(self, row: Delivery, reason: str) -> None:
         await self.subscribers.set_status(row.channel, row.address, BLOCKED, reason)
 
-    async def _on_bounce(self, row: object, reason: str) -> None:
-        assert isinstance(row, Delivery)
+    async def _on_bounce(self, row: Delivery, reason: str) -> None:
         await self.subscribers.record_bounce(row.address, reason)
 
     # -- archive and readers --------------------------------------------------------------
@@ -640,12 +625,9 @@ class Service(EditorialDesk):
 
     async def user_lang(self, user_id: str, telegram_code: str | None = None) -> Language:
         """The language a bot user chose with /lang, else their Telegram language, else zh."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(bot_users.c.lang).where(bot_users.c.user_id == user_id))
-            ).first()
-        if row is not None:
-            return Language(row[0])
+        chosen = await self.bot_users.lang(user_id)
+        if chosen is not None:
+            return chosen
         if telegram_code and telegram_code.lower().startswith("zh"):
             return Language.ZH
         if telegram_code:
@@ -653,16 +635,7 @@ class Service(EditorialDesk):
         return Language.ZH
 
     async def set_user_lang(self, user_id: str, lang: Language) -> None:
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        now = utc_now()
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(bot_users)
-                .values(user_id=user_id, lang=lang.value, updated_at=now)
-                .on_conflict_do_update(
-                    index_elements=["user_id"], set_={"lang": lang.value, "updated_at": now}
-                )
-            )
+        await self.bot_users.set_lang(user_id, lang)
         await self.subscribers.set_lang(Channel.TELEGRAM, user_id, lang)
 
     async def subscribe_telegram(self, chat_id: str, lang: Language) -> Subscriber:
@@ -718,14 +691,7 @@ class Service(EditorialDesk):
 
     async def claim_fire(self, job: str, key: str, owner: str) -> bool:
         """Record one scheduled fire; False if another process already claimed it."""
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                insert(scheduler_runs)
-                .values(job=job, fire_key=key, owner=owner, fired_at=utc_now())
-                .on_conflict_do_nothing(index_elements=["job", "fire_key"])
-            )
-        return bool(result.rowcount)
+        return await self.scheduler_runs.claim(job, key, owner)
 
     # -- status -----------------------------------------------------------------------------
 
@@ -743,16 +709,7 @@ class Service(EditorialDesk):
 
     async def healthy(self) -> bool:
         """A cheap database round trip for ``/healthz``; False (and a warning) if it fails."""
-        from sqlalchemy import text
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            async with asyncio.timeout(5.0), self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            log.warning("health check: the database did not answer (%s)", type(exc).__name__)
-            return False
-        return True
+        return await answers(self.engine)
 
     def peek_confirm(self, token: str) -> tuple[str, Language]:
         """Check a confirmation token without acting (GET shows a button; POST confirms)."""
