@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CORPUS, SAMPLE_CONTENT
+from conftest import CORPUS, SAMPLE_CONTENT, require_corpus
 from digestbot.content.search import (
     MAX_QUERY_CHARS,
     SCHEMA_VERSION,
@@ -429,8 +429,7 @@ def _corpus_papers() -> dict[str, Paper]:
 
 @pytest.fixture(scope="module")
 def corpus() -> dict[str, Paper]:
-    if not (CORPUS / "2024").is_dir():
-        pytest.skip(f"the Markdown archive is not at {CORPUS}")
+    require_corpus(CORPUS / "2024")
     papers = _corpus_papers()
     assert len(papers) > 500
     return papers
