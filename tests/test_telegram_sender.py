@@ -25,7 +25,7 @@ from digestbot.render.templates import Templates
 from digestbot.settings import ChannelSettings, TelegramSettings, load_settings
 from digestbot.testing.fake_telegram import FakeTelegram, RateLimits
 from digestbot.wiring import build_service
-from render_samples import make_issue
+from render_samples import make_issue, make_paper
 
 TOKEN = "123456:TEST-sender"
 CHANNEL = -1001001
@@ -615,3 +615,48 @@ async def test_publish_through_the_service(env: Path) -> None:
         for chat, lang in expected.items():
             assert [m.text for m in tg.messages(chat)] == content.telegram(lang), chat
         assert tg.messages(BOB) == [] and tg.count_429 == 0
+
+
+TELEGRAM_TEXT_LIMIT = 4096
+"""Telegram's own limit on a message's text (UTF-16 units after HTML parsing), written out
+here rather than read from the renderer, so a renderer that drifts from it fails."""
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def maximal_content() -> Content:
+    """An issue whose papers are far too long for one message each, rendered with budgets
+    that never shorten a summary: every message is packed or cut right up to the limit."""
+    long_en = " ".join(f"word{i}😀" for i in range(900))
+    long_zh = "反馈注意力😀" * 1200
+    papers = [
+        make_paper(n, summary_en=long_en[: 600 * n], summary_zh=long_zh[: 300 * n])
+        for n in range(1, 13)
+    ]
+    return Content(
+        make_issue(papers),
+        RenderOptions(templates=Templates(), zh_chars=100_000, en_words=100_000),
+        lambda channel, address: address,
+    )
+
+
+async def test_maximal_messages_fit_telegrams_limit_and_are_accepted() -> None:
+    content = maximal_content()
+    parts = content.telegram(Language.BOTH)
+    fast = RateLimits(global_rate=1000, global_burst=1000, private_rate=100, private_burst=100)
+    with FakeTelegram(token=TOKEN, limits=fast) as tg:
+        tg.add_private_chat(ANN, "Ann")
+        settings = TelegramSettings(token=TOKEN, api_url=tg.base_url, private_rate=100)
+        sender = TelegramSender(settings)
+        await sender.start()
+        try:
+            assert await sender.deliver(make_job(ANN)[0], content) == len(parts)
+        finally:
+            await sender.close()
+        delivered = tg.messages(ANN)
+    assert [m.text for m in delivered] == parts
+    lengths = [_utf16_units(tg.visible_text(m)) for m in delivered]
+    assert max(lengths) <= TELEGRAM_TEXT_LIMIT
+    assert max(lengths) > TELEGRAM_TEXT_LIMIT - 100, "the sample must fill messages to the limit"
