@@ -72,7 +72,7 @@ def config(tmp_path: Path, database: str = "sqlite", url: str | None = None) -> 
         workdir=tmp_path,
         extra_env=dict(FAST),
         fake_limits=FAST_FAKE,
-        timeout=60.0,
+        timeout=300.0,  # a hang guard: under coverage on a busy machine a run takes minutes
     )
 
 
