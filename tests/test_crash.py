@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import inspect
 import random
 import sys
 from email.message import EmailMessage
@@ -36,15 +37,21 @@ from _harness import (
     run_async,
     two_workers,
 )
+from digestbot.delivery.publisher import Publisher
+from digestbot.delivery.telegram import TelegramSender
 from digestbot.models import Channel, Language
 from digestbot.render.email import build_message
+from digestbot.settings import SmtpSettings, TelegramSettings
 from fake_telegram import RateLimits
 
 N_EMAIL = 150
 N_TELEGRAM = 20
-SMTP_CONNECTIONS = 4  # SmtpSettings.connections default
-TELEGRAM_CONCURRENCY = 64  # TelegramSender default
-UNRECORDED = 32  # Publisher default
+# The windows of the publisher the subprocess runs, read from the code (its settings'
+# defaults, the sender it builds, the Publisher the service makes with its default bound)
+SMTP_CONNECTIONS = SmtpSettings().connections
+TELEGRAM_CONCURRENCY = TelegramSender(TelegramSettings()).concurrency
+UNRECORDED = inspect.signature(Publisher).parameters["unrecorded"].default
+assert isinstance(UNRECORDED, int)
 IN_FLIGHT = SMTP_CONNECTIONS + UNRECORDED + min(TELEGRAM_CONCURRENCY + UNRECORDED, N_TELEGRAM)
 SEED = 20240416
 FAST = {
@@ -66,7 +73,7 @@ def config(tmp_path: Path, database: str = "sqlite", url: str | None = None) -> 
         workdir=tmp_path,
         extra_env=dict(FAST),
         fake_limits=FAST_FAKE,
-        timeout=60.0,
+        timeout=300.0,  # a hang guard: under coverage on a busy machine a run takes minutes
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write
+from conftest import require_corpus, write
 from digestbot.cli import main
 from digestbot.content.store import ContentStore
 from digestbot.db.engine import make_engine
@@ -310,9 +310,7 @@ def expected_count(path: Path) -> int:
 
 @pytest.fixture
 def corpus() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the corpus is not at {CORPUS} (it lives in ../shared/corpus)")
-    return CORPUS
+    return require_corpus(CORPUS)
 
 
 def test_whole_corpus(
