@@ -19,6 +19,7 @@ import email
 import email.policy
 import inspect
 import random
+import signal
 import sys
 from email.message import EmailMessage
 from pathlib import Path
@@ -174,6 +175,24 @@ def test_kill_9_mid_publish_then_resume_loses_nothing(tmp_path: Path, trial: int
     ], "the post, and no temporary file left by the kill"
     post = (archive / "2024" / "0415-0419.md").read_text(encoding="utf-8")
     assert post.startswith("## ") and post.count("(https://arxiv.org/abs/") == 9
+
+
+def test_sigterm_mid_publish_finishes_what_is_in_flight_and_the_next_run_resumes(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM (a deploy, Ctrl-C) is not a crash: what was sent is recorded, nothing repeats."""
+    total = N_EMAIL + sum(2 if LANG_CYCLE[i % 3] == "both" else 1 for i in range(N_TELEGRAM))
+    r = crash_trial(config(tmp_path), "sigterm", kill_after=total // 3, sig=signal.SIGTERM)
+    show("sigterm", r)
+    assert r.killed, "the publish finished before the signal: nothing was tested"
+    first_run = r.outputs[0]
+    assert "publish: interrupted" in first_run, first_run
+    assert "not finished: run `digestbot publish --week 2024-W16` again" in first_run
+    assert r.copies_before_kill < r.tally.expected, "the signal stopped nothing"
+    assert r.leased_at_kill == 0, "rows were left held by the stopped process"
+    assert r.lost == 0, r.tally.lost
+    assert r.duplicates == 0, r.tally.duplicates
+    assert not r.tally.unexpected
 
 
 @pytest.mark.postgres

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,6 +45,20 @@ def _with_service(settings: Settings, work: Callable[[Service], Awaitable[T]]) -
     return asyncio.run(main())
 
 
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM / SIGINT set ``stop`` instead of killing the process mid-send."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
 # -- commands -------------------------------------------------------------------------------
 
 
@@ -70,20 +86,32 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     async def work(svc: Service) -> int:
-        if sys.stdout.isatty() and not args.dry_run:
-            from rich.progress import Progress
+        # SIGTERM / SIGINT: sends in flight finish and are recorded, nothing new starts,
+        # the rest stays in the ledger for the next run
+        stop = asyncio.Event()
+        with _stop_on_signals(stop):
+            if sys.stdout.isatty() and not args.dry_run:
+                from rich.progress import Progress
 
-            with Progress(transient=True) as bar:
-                task = bar.add_task("sending", total=None)
+                with Progress(transient=True) as bar:
+                    task = bar.add_task("sending", total=None)
 
-                def progress(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
+                    def progress(done: int, total: int) -> None:
+                        bar.update(task, completed=done, total=total)
 
+                    report = await svc.publish(
+                        args.week,
+                        dry_run=args.dry_run,
+                        only=args.only,
+                        progress=progress,
+                        stop=stop,
+                    )
+            else:
                 report = await svc.publish(
-                    args.week, dry_run=args.dry_run, only=args.only, progress=progress
+                    args.week, dry_run=args.dry_run, only=args.only, stop=stop
                 )
-        else:
-            report = await svc.publish(args.week, dry_run=args.dry_run, only=args.only)
+        if stop.is_set():
+            _err("publish: interrupted; what was in flight was recorded")
         for line in report.lines():
             _out(line)
         if report.dry_run or report.already_published:

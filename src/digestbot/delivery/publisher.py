@@ -255,7 +255,9 @@ class Publisher:
                         # its lease ran out while its send was still going on; the task
                         # that holds it goes on (the claim has just extended the lease)
                         continue
-                    task = asyncio.create_task(self._deliver(row, content, stats, progress, writer))
+                    task = asyncio.create_task(
+                        self._deliver(row, content, stats, progress, writer, stop)
+                    )
                     inflight.add(task)
                     busy.add(row.id)
                     task.add_done_callback(functools.partial(done, row.id))
@@ -291,6 +293,7 @@ class Publisher:
         stats: DrainStats,
         progress: Progress | None,
         writer: _GroupCommit,
+        stop: asyncio.Event | None = None,
     ) -> None:
         sender = self.senders[row.transport]
         channel = row.channel.value
@@ -320,6 +323,11 @@ class Publisher:
 
         job = Job(row, checkpoint, migrated, row.parts_sent, on_sent=checkpoint)
         async with self._sems[row.transport]:
+            if stop is not None and stop.is_set():
+                # stopping: a claimed row that has not started goes back to the ledger
+                # now, for the next run, instead of being sent on the way out
+                await self.ledger.release(row.id, self.owner, row.parts_sent)
+                return
             try:
                 parts = await sender.deliver(job, content)
             except LeaseLost:
