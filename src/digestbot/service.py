@@ -647,9 +647,35 @@ class Service:
         )
         await self.mailer.send(msg)
 
-    async def confirm_email(self, token: str) -> Subscriber:
+    async def confirm_email(self, token: str) -> tuple[Subscriber, bool]:
+        """Activate the address of a confirm link: (subscriber, True if it was confirmed
+        now; False if it already was)."""
         address, lang = self.tokens.read_confirm(token)
-        return await self.subscribers.upsert(Channel.EMAIL, address, lang, ACTIVE, confirmed=True)
+        existing = await self.subscribers.get(Channel.EMAIL, address)
+        if existing is not None and existing.status == ACTIVE:
+            return existing, False
+        sub = await self.subscribers.upsert(Channel.EMAIL, address, lang, ACTIVE, confirmed=True)
+        return sub, True
+
+    async def send_latest_issue(self, sub: Subscriber) -> str | None:
+        """Send a new subscriber the latest published issue at once, through the ledger:
+        one more row of that issue, drained now. A subscriber who already has it gets
+        nothing again. Returns the issue's week, or None when nothing was planned."""
+        records = await self.ledger.list_issues()
+        if not records or sub.status != ACTIVE:
+            return None
+        record = records[0]
+        issue = await self.published_issue(record.week)
+        if issue is None or not issue.papers:
+            return None
+        transport = (
+            self.email_transport if sub.channel is Channel.EMAIL else self.telegram_transport
+        )
+        destination = Destination(sub.channel, sub.address, sub.lang, sub.id)
+        if not await self.ledger.plan_one(record.id, destination, transport):
+            return None
+        await self.publisher.drain(record.id, self.content_for(issue))
+        return record.week
 
     async def peek_unsubscribe(self, token: str) -> tuple[Channel, str]:
         """Check an unsubscribe token without acting (GET shows a button; POST acts)."""
@@ -702,9 +728,12 @@ class Service:
             return False
         return True
 
-    def peek_confirm(self, token: str) -> tuple[str, Language]:
-        """Check a confirmation token without acting (GET shows a button; POST confirms)."""
-        return self.tokens.read_confirm(token)
+    async def peek_confirm(self, token: str) -> tuple[str, Language, bool]:
+        """Check a confirmation token without acting (GET shows the page; POST confirms):
+        its address, language, and whether that address is already confirmed."""
+        address, lang = self.tokens.read_confirm(token)
+        sub = await self.subscribers.get(Channel.EMAIL, address)
+        return address, lang, sub is not None and sub.status == ACTIVE
 
 
 @dataclass(slots=True)

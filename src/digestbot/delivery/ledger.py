@@ -242,6 +242,31 @@ class Ledger:
             row = (await conn.execute(select(issues).where(issues.c.id == row.id))).one()
         return _issue(row)
 
+    async def plan_one(self, issue_id: int, destination: Destination, transport: str) -> bool:
+        """One pending row of an already planned issue for one more destination (a new
+        subscriber's welcome copy). The issue keeps its status; the unique key makes this
+        idempotent, so a destination never gets the issue twice. True if the row is new."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                self._insert(deliveries)
+                .values(
+                    issue_id=issue_id,
+                    channel=destination.channel.value,
+                    address=destination.address,
+                    transport=transport,
+                    lang=destination.lang.value,
+                    subscriber_id=destination.subscriber_id,
+                    status=PENDING,
+                    parts_sent=0,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["issue_id", "channel", "address"])
+            )
+        return bool(result.rowcount)
+
     async def record_published_issue(
         self, issue: Issue, published_at: dt.datetime, *, source: str
     ) -> bool:

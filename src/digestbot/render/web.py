@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ from digestbot.render.text import normalize_whitespace, paragraphs
 
 __all__ = [
     "ArchiveEntry",
+    "lang_href",
     "render_web_archive",
     "render_web_issue",
     "render_web_page",
@@ -44,6 +45,27 @@ class ArchiveEntry:
         return tuple(t for t in (zh, en) if t)
 
 
+def lang_href(base_url: str, lang_code: str = "") -> Callable[[str], str]:
+    """``href(path)`` for templates: ``base_url + path``, with ``lang=<lang_code>`` added to
+    its query (before any ``#fragment``) so a link keeps the reader's language."""
+    base = base_url.rstrip("/")
+
+    def href(path: str) -> str:
+        if not lang_code:
+            return base + path
+        path, hash_, fragment = path.partition("#")
+        sep = "&" if "?" in path else "?"
+        return f"{base}{path}{sep}lang={lang_code}{hash_}{fragment}"
+
+    return href
+
+
+def _with_defaults(ctx: dict[str, Any], public_url: str) -> dict[str, Any]:
+    """``ctx`` with a plain ``href`` (no language kept) unless the caller gave one."""
+    ctx.setdefault("href", lang_href(public_url))
+    return ctx
+
+
 def render_web_page(
     name: str,
     lang: Language,
@@ -55,7 +77,8 @@ def render_web_page(
     """Render any page template that extends ``web/base.html.j2`` (search, subscribe...):
     the base context (``lang``, ``ui``, ``html_lang``, ``base_url``) plus ``ctx``."""
     tpl = templates if templates is not None else default_templates()
-    return tpl.render(name, **{**base_context(lang, public_url), **ctx})
+    ctx = {**base_context(lang, public_url), **ctx}
+    return tpl.render(name, **_with_defaults(ctx, public_url))
 
 
 def render_web_issue(
@@ -72,7 +95,7 @@ def render_web_issue(
     ``extra`` adds context the base layout may use (``lang_links``)."""
     tpl = templates if templates is not None else default_templates()
     ctx = issue_context(issue, lang, zh_chars=zh_chars, en_words=en_words, public_url=public_url)
-    return tpl.render("web/issue.html.j2", **{**(extra or {}), **ctx})
+    return tpl.render("web/issue.html.j2", **_with_defaults({**(extra or {}), **ctx}, public_url))
 
 
 def render_web_paper(
@@ -93,7 +116,7 @@ def render_web_paper(
         issue_week=issue_week,
         abstract_paragraphs=paragraphs(paper.abstract),
     )
-    return tpl.render("web/paper.html.j2", **ctx)
+    return tpl.render("web/paper.html.j2", **_with_defaults(ctx, public_url))
 
 
 def render_web_archive(
@@ -117,4 +140,4 @@ def render_web_archive(
         }
         for e in entries
     ]
-    return tpl.render("web/archive.html.j2", **ctx)
+    return tpl.render("web/archive.html.j2", **_with_defaults(ctx, public_url))

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digestbot.errors import WeekError
-from digestbot.models import Status
+from digestbot.models import Language, Status
 from digestbot.render.context import paper_path, paper_view
 from digestbot.render.web import (
     ArchiveEntry,
@@ -20,7 +20,8 @@ from digestbot.render.web import (
 )
 from digestbot.web.feed import MEDIA_TYPE as ATOM_MEDIA_TYPE
 from digestbot.web.feed import FeedItem, render_atom
-from digestbot.web.pages import LANG_CODES, Pages, negotiate_lang
+from digestbot.web.language import negotiate_lang
+from digestbot.web.pages import Pages
 from digestbot.web.strings import Para, paras
 from digestbot.weeks import Week
 
@@ -127,7 +128,7 @@ class Reading:
         elif query.kind == "id":
             found = self.service.paper(query.arxiv_id)
             if found is not None and found.status is Status.READY:
-                return pages.redirect(paper_path(found.arxiv_id), 303, self.lang_query(request))
+                return pages.redirect(paper_path(found.arxiv_id), 303, f"lang={lang.value}")
             notice = paras("paper_not_found", lang, id=query.arxiv_id)
         elif query.kind != "empty":
             result = self.service.find_papers(query.text, limit=SEARCH_PAGE, offset=offset)
@@ -142,9 +143,9 @@ class Reading:
                 if offset or last < result.total:
                     notice += paras("search_range", lang, first=offset + 1, last=last)
                 if offset > 0:
-                    prev_url = self.search_url(request, q, max(offset - SEARCH_PAGE, 0))
+                    prev_url = self.search_url(lang, q, max(offset - SEARCH_PAGE, 0))
                 if last < result.total and last < MAX_OFFSET:
-                    next_url = self.search_url(request, q, last)
+                    next_url = self.search_url(lang, q, last)
             else:
                 notice = paras("search_none", lang)
         else:
@@ -159,30 +160,19 @@ class Reading:
             prev_url=prev_url,
             next_url=next_url,
             action=f"{pages.base}/search",
-            lang_param=self.lang_param(request),
+            lang_param=lang.value,
         )
 
     def budgets(self) -> dict[str, int]:
         s = self.service.settings
         return {"zh_chars": s.summary_zh_chars, "en_words": s.summary_en_words}
 
-    def search_url(self, request: Request, q: str, offset: int) -> str:
+    def search_url(self, lang: Language, q: str, offset: int) -> str:
         params: list[tuple[str, str]] = [("q", q)]
         if offset:
             params.append(("offset", str(offset)))
-        if lang := self.lang_param(request):
-            params.append(("lang", lang))
+        params.append(("lang", lang.value))
         return f"{self.pages.base}/search?{urlencode(params)}"
-
-    @staticmethod
-    def lang_param(request: Request) -> str:
-        """The ``?lang=`` the visitor chose, if it is one of ours, to carry over."""
-        lang = request.query_params.get("lang", "")
-        return lang if lang in LANG_CODES else ""
-
-    def lang_query(self, request: Request) -> str:
-        lang = self.lang_param(request)
-        return urlencode({"lang": lang}) if lang else ""
 
     async def feed(self, request: Request) -> Response:
         lang = negotiate_lang(request.query_params.get("lang"), None)
