@@ -81,6 +81,15 @@ class Served:
             ).fetchone()
         return None if row is None else str(row[0])
 
+    def language(self, address: str) -> str | None:
+        """The subscriber's language, read straight from the SQLite file."""
+        with sqlite3.connect(self.root / "digestbot.db") as db:
+            row = db.execute(
+                "SELECT lang FROM subscribers WHERE channel = 'email' AND address = ?",
+                (address,),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def deliveries(self, address: str) -> list[tuple[str, str]]:
         """(week, status) of every ledger row for ``address``, read from the SQLite file."""
         with sqlite3.connect(self.root / "digestbot.db") as db:

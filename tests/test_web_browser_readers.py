@@ -124,3 +124,33 @@ def test_confirm_page_without_scripts_keeps_a_button(served: Served, browser: An
     expect(page.locator("h1")).to_have_text("订阅成功")
     assert served.status(READER) == "active"
     context.close()
+
+
+def test_preferences_page_from_the_email_footer(served: Served, browser: Any) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    httpx.post(served.url + "/subscribe", data={"email": READER, "lang": "en"}, timeout=10)
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(confirm_link(served, READER))
+    expect(page.locator("h1")).to_have_text("You are subscribed")
+    welcome = read_eml(wait_for(f"2024-W16-{READER}.eml", served.mail))
+    body = welcome.get_body(("plain",))
+    assert isinstance(body, EmailMessage)
+    found = re.search(r"Preferences: (http://\S+/preferences/\S+)", str(body.get_content()))
+    assert found is not None
+
+    page.goto(found.group(1))
+    expect(page.locator("h1")).to_have_text("Your subscription")
+    expect(page.locator("input[name='lang'][value='en']")).to_be_checked()
+    page.check("input[name='lang'][value='zh']")
+    page.click("#preferences button[type='submit']")
+    expect(page.locator("p.saved")).to_have_text("已保存。")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("input[name='lang'][value='zh']")).to_be_checked()
+    assert served.language(READER) == "zh"
+
+    page.click("form.unsubscribe button")
+    expect(page.locator("h1")).to_have_text("已退订")
+    assert served.status(READER) == "unsubscribed"
+    context.close()

@@ -286,6 +286,7 @@ class Service:
             public_url=s.public_url,
             sender=s.smtp.sender,
             list_id=s.list_id,
+            bot_url=s.telegram.bot_url,
         )
 
     def unsubscribe_url(self, channel: Channel, address: str) -> str:
@@ -676,6 +677,20 @@ class Service:
             return None
         await self.publisher.drain(record.id, self.content_for(issue))
         return record.week
+
+    async def preferences(self, token: str) -> tuple[Channel, str, Subscriber | None]:
+        """Whose preferences a subscriber's link (the unsubscribe token) opens, and their
+        subscription if there is one."""
+        channel, address = self.tokens.read_unsubscribe(token)
+        return channel, address, await self.subscribers.get(channel, address)
+
+    async def save_preferences(self, token: str, lang: Language) -> Subscriber | None:
+        """Save what the preferences page sends (the language); None if the link's address
+        has no subscription."""
+        channel, address = self.tokens.read_unsubscribe(token)
+        if not await self.subscribers.set_lang(channel, address, lang):
+            return None
+        return await self.subscribers.get(channel, address)
 
     async def peek_unsubscribe(self, token: str) -> tuple[Channel, str]:
         """Check an unsubscribe token without acting (GET shows a button; POST acts)."""

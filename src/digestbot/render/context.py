@@ -50,6 +50,8 @@ _UI_ZH: dict[str, str] = {
     "back_to_issue": "返回本期",
     "no_issues": "还没有发布过任何一期。",
     "site": "每周AI论文速递",
+    "preferences": "订阅设置",
+    "telegram_bot": "Telegram 机器人",
 }
 _UI_EN: dict[str, str] = {
     "arxiv": "arXiv",
@@ -74,6 +76,8 @@ _UI_EN: dict[str, str] = {
     "back_to_issue": "Back to the issue",
     "no_issues": "No issue has been published yet.",
     "site": "Weekly AI Papers",
+    "preferences": "Preferences",
+    "telegram_bot": "Telegram bot",
 }
 _BOTH_KEEP_EN = {"arxiv", "pdf", "code", "project", "hf"}
 _UI_BOTH: dict[str, str] = {

@@ -2,7 +2,8 @@
 
 Pages: ``/`` archive, ``/issues/<W>``, ``/papers/<id>``, ``/search?q=``, ``/feed.xml``
 (:mod:`digestbot.web.reading`); ``/subscribe``, ``/confirm/<token>``,
-``/unsubscribe/<token>`` (:mod:`digestbot.web.subscriptions`); ``/healthz``, ``/metrics``
+``/unsubscribe/<token>`` (:mod:`digestbot.web.subscriptions`); ``/preferences/<token>``
+(:mod:`digestbot.web.preferences`); ``/healthz``, ``/metrics``
 and the bot's webhook (:mod:`digestbot.web.operations`). What they share — the visitor's
 language, pages, messages, error pages — is :mod:`digestbot.web.pages`; the language a
 reader chose is remembered by :mod:`digestbot.web.language`.
@@ -22,6 +23,7 @@ from digestbot.web.guard import Guard
 from digestbot.web.language import LanguageCookie
 from digestbot.web.operations import Operations, TelegramWebhook
 from digestbot.web.pages import Pages
+from digestbot.web.preferences import Preferences
 from digestbot.web.reading import Reading
 from digestbot.web.subscriptions import Subscriptions
 
@@ -44,9 +46,11 @@ def create_app(
     updates arrive as POSTs to its path (webhook mode).
     """
     pages = Pages(service)
+    subscriptions = Subscriptions(pages)
     routes = [
         *Reading(pages).routes(),
-        *Subscriptions(pages).routes(),
+        *subscriptions.routes(),
+        *Preferences(subscriptions).routes(),
         *Operations(service).routes(),
     ]
     if telegram_webhook is not None:

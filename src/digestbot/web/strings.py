@@ -81,6 +81,18 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{address} will get no more issues of Weekly AI Papers. You can subscribe again "
         "at any time.",
     ),
+    "preferences_title": ("订阅设置", "Your subscription"),
+    "preferences_text": (
+        "{address} 的订阅设置：选择邮件的语言，或者退订。",
+        "The subscription of {address}: choose the language of its emails, or unsubscribe.",
+    ),
+    "preferences_saved": ("已保存。", "Saved."),
+    "save_button": ("保存", "Save"),
+    "not_subscribed": (
+        "{address} 目前没有订阅。可以重新订阅。",
+        "{address} is not subscribed at the moment. You can subscribe again.",
+    ),
+    "on_telegram": ("也可以在 Telegram 上阅读：", "Also on Telegram:"),
     "telegram_chat": ("Telegram 会话 {address}", "the Telegram chat {address}"),
     "bad_token_title": ("链接无效", "This link does not work"),
     "bad_token": (
