@@ -171,8 +171,8 @@ def test_reader_journey_in_a_real_browser(served: Served, tmp_path: Path) -> Non
 
             # the archive, then an issue
             page.goto(served.url + "/")
-            expect(page.locator("h1")).to_have_text("Archive")
-            page.click("a[href^='/issues/2024-W16']")
+            expect(page.locator("h2.section")).to_have_text("Archive")
+            page.click("a.issue-link[href^='/issues/2024-W16']")
             expect(page).to_have_url(served.url + "/issues/2024-W16?lang=en")
             assert page.locator("li.paper").count() == 9
             expect(page.locator("li.paper h2").first).to_be_visible()
