@@ -106,3 +106,15 @@ def test_highlight_never_lets_markup_through(text: str, terms: list[str]) -> Non
 def test_dates_of_entries_do_not_matter_for_years() -> None:
     e = ArchiveEntry("2025-W01", "a", "b", 1, dt.datetime(2024, 12, 30, tzinfo=dt.UTC))
     assert e.year == 2025
+
+
+def test_archive_and_pager_name_default_issues_by_their_days() -> None:
+    issue = make_issue(count=2)  # default titles, 2024-04-15 to 2024-04-19
+    e = ArchiveEntry.of(issue)
+    assert e.short_titles(Language.ZH) == ("4月15日 – 4月19日",)
+    assert e.short_titles(Language.EN) == ("Apr 15 – Apr 19, 2024",)
+    assert e.short_titles(Language.BOTH) == ("4月15日 – 4月19日", "Apr 15 – Apr 19, 2024")
+    custom = ArchiveEntry("2024-W20", "长上下文特辑", "Long-context special", 2)
+    assert custom.short_titles(Language.EN) == ("Long-context special",)
+    page = render_web_archive([e, custom], Language.ZH)
+    assert ">4月15日 – 4月19日</a>" in page and ">长上下文特辑</a>" in page

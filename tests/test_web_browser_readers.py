@@ -154,3 +154,25 @@ def test_preferences_page_from_the_email_footer(served: Served, browser: Any) ->
     expect(page.locator("h1")).to_have_text("已退订")
     assert served.status(READER) == "unsubscribed"
     context.close()
+
+
+def test_home_and_search_fit_a_phone(served: Served, browser: Any) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    for lang, query in (("zh", "注意力"), ("en", "attention")):
+        phone = browser.new_context(
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale="zh-CN" if lang == "zh" else "en-US",
+        )
+        page = phone.new_page()
+        for path in (f"/?lang={lang}", f"/search?q={query}&lang={lang}"):
+            page.goto(served.url + path)
+            expect(page.locator("li.paper").first).to_be_visible()
+            # against the phone's width: a phone zooms out to fit a page that is too wide,
+            # so window.innerWidth would grow with it
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (path, width)
+        phone.close()

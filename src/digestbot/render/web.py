@@ -16,6 +16,7 @@ from digestbot.models import Issue, Language, Paper
 from digestbot.render.context import base_context, issue_context, paper_view
 from digestbot.render.templates import Templates, default_templates
 from digestbot.render.text import normalize_whitespace, paragraphs, shorten
+from digestbot.weeks import TITLE_EN, TITLE_ZH
 
 __all__ = [
     "ArchiveEntry",
@@ -54,6 +55,11 @@ class ArchiveEntry:
     def year(self) -> int:
         return int(self.week[:4])
 
+    def short_titles(self, lang: Language) -> tuple[str, ...]:
+        """:meth:`titles` without the series' name where they are the default ones, as the
+        days they cover: ``4月15日 – 4月19日``, ``Apr 15 – Apr 19, 2024``."""
+        return tuple(short_title(t) for t in self.titles(lang))
+
     def teaser(self, lang: Language) -> str:
         """The one-line teaser in ``lang`` (Chinese titles for ``zh``, else English)."""
         if lang is Language.ZH:
@@ -67,6 +73,20 @@ class ArchiveEntry:
         if lang is Language.EN:
             return (en or zh,)
         return tuple(t for t in (zh, en) if t)
+
+
+_DEFAULT_ZH = re.compile(re.escape(TITLE_ZH) + r"\((\d\d)(\d\d)(\d\d)-(\d\d)(\d\d)(\d\d)\)")
+_DEFAULT_EN = re.compile(re.escape(TITLE_EN) + r" \((.+)\)")
+
+
+def short_title(title: str) -> str:
+    """A default issue title as the days it covers; any other title as it is."""
+    if found := _DEFAULT_ZH.fullmatch(title):
+        _y1, m1, d1, _y2, m2, d2 = (int(g) for g in found.groups())
+        return f"{m1}月{d1}日 – {m2}月{d2}日"
+    if found := _DEFAULT_EN.fullmatch(title):
+        return found.group(1)
+    return title
 
 
 TEASER_PAPERS = 3
@@ -186,7 +206,7 @@ def render_web_issue(
 def _neighbour(entry: ArchiveEntry | None, lang: Language) -> dict[str, str] | None:
     if entry is None:
         return None
-    return {"week": entry.week, "title": " / ".join(entry.titles(lang))}
+    return {"week": entry.week, "title": " / ".join(entry.short_titles(lang))}
 
 
 def render_web_paper(

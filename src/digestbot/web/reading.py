@@ -31,6 +31,9 @@ from digestbot.weeks import Week
 
 __all__ = ["Reading"]
 
+#: the home page's summaries of the latest issue: a line or two each
+HOME_ZH_CHARS = 60
+HOME_EN_WORDS = 30
 SEARCH_PAGE = 20
 MAX_OFFSET = 10_000
 MAX_QUERY = 200
@@ -68,7 +71,8 @@ class Reading:
             public_url=pages.base,
             extra=pages.extra(request, lang),
             latest=latest,
-            **self.budgets(),
+            zh_chars=HOME_ZH_CHARS,
+            en_words=HOME_EN_WORDS,
         )
         return pages.html(page)
 

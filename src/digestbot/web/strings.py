@@ -92,6 +92,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{address} 目前没有订阅。可以重新订阅。",
         "{address} is not subscribed at the moment. You can subscribe again.",
     ),
+    "leave_text": (
+        "不想再收到每周AI论文速递了？一键退订，随时可以回来。",
+        "Rather not get Weekly AI Papers any more? Unsubscribe in one click; come back any time.",
+    ),
     "on_telegram": ("也可以在 Telegram 上阅读：", "Also on Telegram:"),
     "telegram_chat": ("Telegram 会话 {address}", "the Telegram chat {address}"),
     "bad_token_title": ("链接无效", "This link does not work"),
