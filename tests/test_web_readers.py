@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pytest
 
 from conftest import write
+from digestbot.models import Channel, Destination, Language
+from digestbot.subscribers import ACTIVE
 from digestbot.web import reading
 from test_web import HOSTILE_ID, Site, site, strict  # noqa: F401  (the app over a real service)
 from test_web_browser import W17_PAPER
@@ -80,3 +83,24 @@ def test_search_pages_have_previous_and_next(
     second = site.client.get(after.group(1).replace("&amp;", "&"))
     assert '<a rel="prev" href="/search?q=model&amp;lang=en">' in second.text
     assert 'id="paper-3"' in second.text
+
+
+def test_a_welcome_copy_left_unsent_is_sent_by_the_next_drain(site: Site) -> None:  # noqa: F811
+    # a subscriber confirmed, the welcome row was planned, then the process died
+    service = site.service
+    add = functools.partial(service.subscribers.upsert, confirmed=True)
+    sub = site.call(add, Channel.EMAIL, "late@example.com", Language.EN, ACTIVE)
+    record = site.call(service.ledger.get_issue, "2024-W16")
+    assert record is not None
+    destination = Destination(Channel.EMAIL, sub.address, sub.lang, sub.id)
+    assert site.call(service.ledger.plan_one, record.id, destination, service.email_transport)
+    assert not (site.mail / "2024-W16-late@example.com.eml").exists()
+    # the issue stays published and listed while its new row waits
+    assert 'href="/issues/2024-W16' in site.client.get("/").text
+    site.call(service.resume_unfinished)  # what `digestbot run` does every few seconds
+    assert (site.mail / "2024-W16-late@example.com.eml").exists()
+    assert site.call(service.ledger.backlog) == 0
+    again = site.call(service.ledger.get_issue, "2024-W16")
+    assert again is not None and again.status == "published"
+    # and once only: planning it again adds nothing
+    assert not site.call(service.ledger.plan_one, record.id, destination, "outbox")

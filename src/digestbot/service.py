@@ -503,6 +503,11 @@ class Service:
         """Drain every issue whose ledger still has rows (after a crash or a retry wait)."""
         reports = []
         for record in await self.ledger.unfinished_issues():
+            if record.status == "published":  # rows added since: welcome copies
+                issue = await self.published_issue(record.week)
+                if issue is not None:
+                    await self.publisher.drain(record.id, self.content_for(issue), stop=stop)
+                continue
             reports.append(await self.publish(record.week, stop=stop))
         return reports
 

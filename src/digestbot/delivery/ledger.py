@@ -553,10 +553,15 @@ class Ledger:
             )
 
     async def unfinished_issues(self) -> list[IssueRecord]:
+        """Issues still being sent, and published ones with rows left to send (a new
+        subscriber's welcome copy planned by :meth:`plan_one`)."""
+        left = select(deliveries.c.issue_id).where(deliveries.c.status.in_([PENDING, SENDING]))
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(issues).where(issues.c.status == "sending").order_by(issues.c.week)
+                    select(issues)
+                    .where(or_(issues.c.status == "sending", issues.c.id.in_(left)))
+                    .order_by(issues.c.week)
                 )
             ).all()
         return [_issue(r) for r in rows]
