@@ -104,3 +104,8 @@ def test_a_welcome_copy_left_unsent_is_sent_by_the_next_drain(site: Site) -> Non
     assert again is not None and again.status == "published"
     # and once only: planning it again adds nothing
     assert not site.call(service.ledger.plan_one, record.id, destination, "outbox")
+
+
+def test_paper_page_shows_its_score(site: Site) -> None:  # noqa: F811
+    page = site.client.get("/papers/2404.08197?lang=zh").text
+    assert '<span class="score" title="点赞">▲ 40<span class="visually-hidden"> 点赞</span>' in page
