@@ -122,7 +122,7 @@ def test_archive_lists_entries() -> None:
     entries = [ArchiveEntry("2024-W16", "周报", "Weekly", 10, dt.datetime(2024, 4, 20, 9))]
     page = render_web_archive(entries, Language.EN)
     assert 'href="/issues/2024-W16"' in page and "Weekly" in page and "周报" not in page
-    assert "2024-04-20" in page and "10 papers" in page
+    assert '<h3 class="year" id="y2024">2024' in page and "10 papers" in page
 
 
 def test_base_layout_is_extensible(tmp_path: Path) -> None:

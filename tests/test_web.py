@@ -148,7 +148,7 @@ def test_archive_lists_the_published_issue(site: Site) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/html")
     assert 'lang="en"' in r.text and "Archive" in r.text
-    assert 'href="/issues/2024-W16"' in r.text
+    assert 'href="/issues/2024-W16?lang=en"' in r.text
     assert "2024-W16" in r.text and "每周AI论文速递" not in r.text.split("<main")[1]
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in r.text
     strict(r.text)
@@ -159,7 +159,7 @@ def test_issue_page_and_week_spellings(site: Site) -> None:
     r = site.client.get("/issues/2024-W16?lang=en")
     assert r.status_code == 200
     assert "Scaling (Down) CLIP" in r.text
-    assert 'href="/papers/2404.08197"' in r.text
+    assert 'href="/papers/2404.08197?lang=en"' in r.text
     strict(r.text)
     moved = site.client.get("/issues/2024-04-17?lang=zh")
     assert moved.status_code == 301
@@ -176,7 +176,7 @@ def test_paper_page_links_its_issue(site: Site) -> None:
     r = site.client.get("/papers/2404.08197?lang=both")
     assert r.status_code == 200
     assert "把 CLIP 做小" in r.text and "Scaling (Down) CLIP" in r.text
-    assert 'href="/issues/2024-W16"' in r.text
+    assert 'href="/issues/2024-W16?lang=both"' in r.text
     strict(r.text)
     moved = site.client.get("/papers/2404.08197v3")
     assert moved.status_code == 301 and moved.headers["location"] == "/papers/2404.08197"
@@ -230,9 +230,10 @@ def test_language_from_query_then_accept_language_then_both(site: Site) -> None:
     assert 'lang="zh-CN"' in zh.text and "往期" in zh.text and "Archive" not in zh.text
     en = site.client.get("/?lang=en", headers={"accept-language": "zh-CN"})
     assert 'lang="en"' in en.text and "Archive" in en.text and "往期" not in en.text
+    site.client.cookies.clear()  # the reader's choice is remembered (tests/test_web_language)
     both = site.client.get("/")
     assert "往期 / Archive" in both.text
-    assert both.headers["vary"] == "Accept-Language"
+    assert both.headers["vary"] == "Accept-Language, Cookie"
     assert negotiate_lang(None, "fr-FR, en;q=0.5, zh;q=0.7") is Language.ZH
     assert negotiate_lang(None, "fr, de") is Language.BOTH
     assert negotiate_lang("bogus", "en") is Language.EN
@@ -242,7 +243,7 @@ def test_language_from_query_then_accept_language_then_both(site: Site) -> None:
 def test_search_finds_words_and_redirects_ids(site: Site) -> None:
     found = site.client.get("/search", params={"q": "CLIP", "lang": "en"})
     assert found.status_code == 200
-    assert 'href="/papers/2404.08197"' in found.text
+    assert 'href="/papers/2404.08197?lang=en"' in found.text
     strict(found.text)
     by_id = site.client.get("/search", params={"q": "2404.08197", "lang": "en"})
     assert by_id.status_code == 303

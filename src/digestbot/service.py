@@ -292,6 +292,7 @@ class Service(EditorialDesk):
             public_url=s.public_url,
             sender=s.smtp.sender,
             list_id=s.list_id,
+            bot_url=s.telegram.bot_url,
         )
 
     def unsubscribe_url(self, channel: Channel, address: str) -> str:
@@ -510,6 +511,11 @@ class Service(EditorialDesk):
         """Drain every issue whose ledger still has rows (after a crash or a retry wait)."""
         reports = []
         for record in await self.ledger.unfinished_issues():
+            if record.status == "published":  # rows added since: welcome copies
+                issue = await self.published_issue(record.week)
+                if issue is not None:
+                    await self.publisher.drain(record.id, self.content_for(issue), stop=stop)
+                continue
             reports.append(await self.publish(record.week, stop=stop))
         return reports
 
@@ -672,9 +678,49 @@ class Service(EditorialDesk):
         )
         await self.mailer.send(msg)
 
-    async def confirm_email(self, token: str) -> Subscriber:
+    async def confirm_email(self, token: str) -> tuple[Subscriber, bool]:
+        """Activate the address of a confirm link: (subscriber, True if it was confirmed
+        now; False if it already was)."""
         address, lang = self.tokens.read_confirm(token)
-        return await self.subscribers.upsert(Channel.EMAIL, address, lang, ACTIVE, confirmed=True)
+        existing = await self.subscribers.get(Channel.EMAIL, address)
+        if existing is not None and existing.status == ACTIVE:
+            return existing, False
+        sub = await self.subscribers.upsert(Channel.EMAIL, address, lang, ACTIVE, confirmed=True)
+        return sub, True
+
+    async def send_latest_issue(self, sub: Subscriber) -> str | None:
+        """Send a new subscriber the latest published issue at once, through the ledger:
+        one more row of that issue, drained now. A subscriber who already has it gets
+        nothing again. Returns the issue's week, or None when nothing was planned."""
+        records = await self.ledger.list_issues()
+        if not records or sub.status != ACTIVE:
+            return None
+        record = records[0]
+        issue = await self.published_issue(record.week)
+        if issue is None or not issue.papers:
+            return None
+        transport = (
+            self.email_transport if sub.channel is Channel.EMAIL else self.telegram_transport
+        )
+        destination = Destination(sub.channel, sub.address, sub.lang, sub.id)
+        if not await self.ledger.plan_one(record.id, destination, transport):
+            return None
+        await self.publisher.drain(record.id, self.content_for(issue))
+        return record.week
+
+    async def preferences(self, token: str) -> tuple[Channel, str, Subscriber | None]:
+        """Whose preferences a subscriber's link (the unsubscribe token) opens, and their
+        subscription if there is one."""
+        channel, address = self.tokens.read_unsubscribe(token)
+        return channel, address, await self.subscribers.get(channel, address)
+
+    async def save_preferences(self, token: str, lang: Language) -> Subscriber | None:
+        """Save what the preferences page sends (the language); None if the link's address
+        has no subscription."""
+        channel, address = self.tokens.read_unsubscribe(token)
+        if not await self.subscribers.set_lang(channel, address, lang):
+            return None
+        return await self.subscribers.get(channel, address)
 
     async def peek_unsubscribe(self, token: str) -> tuple[Channel, str]:
         """Check an unsubscribe token without acting (GET shows a button; POST acts)."""
@@ -711,9 +757,12 @@ class Service(EditorialDesk):
         """A cheap database round trip for ``/healthz``; False (and a warning) if it fails."""
         return await answers(self.engine)
 
-    def peek_confirm(self, token: str) -> tuple[str, Language]:
-        """Check a confirmation token without acting (GET shows a button; POST confirms)."""
-        return self.tokens.read_confirm(token)
+    async def peek_confirm(self, token: str) -> tuple[str, Language, bool]:
+        """Check a confirmation token without acting (GET shows the page; POST confirms):
+        its address, language, and whether that address is already confirmed."""
+        address, lang = self.tokens.read_confirm(token)
+        sub = await self.subscribers.get(Channel.EMAIL, address)
+        return address, lang, sub is not None and sub.status == ACTIVE
 
 
 @dataclass(slots=True)

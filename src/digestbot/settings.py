@@ -41,6 +41,8 @@ class TelegramSettings(BaseModel):
     channels: list[ChannelSettings] = Field(default_factory=list)
     admins: list[int] = Field(default_factory=list)
     webhook_url: str | None = None
+    bot_username: str | None = None
+    """The bot's @username: emails link to https://t.me/<username> when it is set."""
     global_rate: float = 30.0
     group_rate_per_minute: float = 20.0
     private_rate: float = 1.0
@@ -48,6 +50,21 @@ class TelegramSettings(BaseModel):
     @property
     def enabled(self) -> bool:
         return self.token is not None and bool(self.token.get_secret_value())
+
+    @field_validator("bot_username")
+    @classmethod
+    def _bot_username(cls, v: str | None) -> str | None:
+        name = (v or "").strip().removeprefix("@")
+        if not name:
+            return None
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{3,31}", name):
+            raise ValueError("a bot username is 4-32 letters, digits or _, like digest_bot")
+        return name
+
+    @property
+    def bot_url(self) -> str:
+        """``https://t.me/<bot username>``, or "" when no username is configured."""
+        return f"https://t.me/{self.bot_username}" if self.bot_username else ""
 
 
 class SmtpSettings(BaseModel):

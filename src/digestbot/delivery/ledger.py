@@ -240,6 +240,31 @@ class Ledger:
             row = (await conn.execute(select(issues).where(issues.c.id == row.id))).one()
         return _issue(row)
 
+    async def plan_one(self, issue_id: int, destination: Destination, transport: str) -> bool:
+        """One pending row of an already planned issue for one more destination (a new
+        subscriber's welcome copy). The issue keeps its status; the unique key makes this
+        idempotent, so a destination never gets the issue twice. True if the row is new."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                self._insert(deliveries)
+                .values(
+                    issue_id=issue_id,
+                    channel=destination.channel.value,
+                    address=destination.address,
+                    transport=transport,
+                    lang=destination.lang.value,
+                    subscriber_id=destination.subscriber_id,
+                    status=PENDING,
+                    parts_sent=0,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["issue_id", "channel", "address"])
+            )
+        return bool(result.rowcount)
+
     async def record_published_issue(
         self, issue: Issue, published_at: dt.datetime, *, source: str
     ) -> bool:
@@ -528,10 +553,15 @@ class Ledger:
             )
 
     async def unfinished_issues(self) -> list[IssueRecord]:
+        """Issues still being sent, and published ones with rows left to send (a new
+        subscriber's welcome copy planned by :meth:`plan_one`)."""
+        left = select(deliveries.c.issue_id).where(deliveries.c.status.in_([PENDING, SENDING]))
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(issues).where(issues.c.status == "sending").order_by(issues.c.week)
+                    select(issues)
+                    .where(or_(issues.c.status == "sending", issues.c.id.in_(left)))
+                    .order_by(issues.c.week)
                 )
             ).all()
         return [_issue(r) for r in rows]

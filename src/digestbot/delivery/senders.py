@@ -31,6 +31,7 @@ class RenderOptions:
     public_url: str = "http://127.0.0.1:8000"
     sender: str = "digestbot <digest@localhost>"
     list_id: str = "weekly-ai-papers"
+    bot_url: str = ""
 
 
 def mail_domain(public_url: str) -> str:
@@ -77,6 +78,7 @@ class Content:
                 zh_chars=self.options.zh_chars,
                 en_words=self.options.en_words,
                 public_url=self.options.public_url,
+                bot_url=self.options.bot_url,
             )
         return self._email[lang]
 

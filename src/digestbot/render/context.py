@@ -50,6 +50,15 @@ _UI_ZH: dict[str, str] = {
     "back_to_issue": "返回本期",
     "no_issues": "还没有发布过任何一期。",
     "site": "每周AI论文速递",
+    "preferences": "订阅设置",
+    "telegram_bot": "Telegram 机器人",
+    "upvotes": "点赞",
+    "issues": "期",
+    "latest_issue": "最新一期",
+    "read_issue": "阅读这一期",
+    "previous_issue": "上一期",
+    "next_issue": "下一期",
+    "in_issue": "收录于",
 }
 _UI_EN: dict[str, str] = {
     "arxiv": "arXiv",
@@ -74,6 +83,15 @@ _UI_EN: dict[str, str] = {
     "back_to_issue": "Back to the issue",
     "no_issues": "No issue has been published yet.",
     "site": "Weekly AI Papers",
+    "preferences": "Preferences",
+    "telegram_bot": "Telegram bot",
+    "upvotes": "upvotes",
+    "issues": "issues",
+    "latest_issue": "Latest issue",
+    "read_issue": "Read the issue",
+    "previous_issue": "Previous issue",
+    "next_issue": "Next issue",
+    "in_issue": "Issue",
 }
 _BOTH_KEEP_EN = {"arxiv", "pdf", "code", "project", "hf"}
 _UI_BOTH: dict[str, str] = {

@@ -31,6 +31,16 @@ __all__ = [
 
 UNSUBSCRIBE_PLACEHOLDER = "%%UNSUBSCRIBE_URL%%"
 """Stands for the recipient's unsubscribe URL in both parts of a :class:`RenderedEmail`."""
+PREFERENCES_PLACEHOLDER = "%%PREFERENCES_URL%%"
+"""Stands for the recipient's preferences URL (same signed token as the unsubscribe link)."""
+
+
+def preferences_url(unsubscribe_url: str) -> str:
+    """The preferences page of the recipient of ``unsubscribe_url``: ``/preferences/<token>``
+    takes the same signed token as ``/unsubscribe/<token>``."""
+    head, sep, token = unsubscribe_url.rpartition("/unsubscribe/")
+    return f"{head}/preferences/{token}" if sep else unsubscribe_url
+
 
 # refold_source="none": headers set with set_raw (List-Unsubscribe) are written as given.
 # A long URL must stay `<https://…>` on one line; folding would turn it into an RFC 2047
@@ -62,10 +72,16 @@ class RenderedEmail:
     week: str
 
     def personalize(self, unsubscribe_url: str) -> tuple[str, str]:
-        """The text and HTML parts with the placeholder replaced by ``unsubscribe_url``."""
+        """The text and HTML parts with the placeholders replaced by ``unsubscribe_url``
+        and the preferences URL of the same recipient."""
+        prefs = preferences_url(unsubscribe_url)
         return (
-            self.text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url),
-            self.html.replace(UNSUBSCRIBE_PLACEHOLDER, escape_html(unsubscribe_url)),
+            self.text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url).replace(
+                PREFERENCES_PLACEHOLDER, prefs
+            ),
+            self.html.replace(UNSUBSCRIBE_PLACEHOLDER, escape_html(unsubscribe_url)).replace(
+                PREFERENCES_PLACEHOLDER, escape_html(prefs)
+            ),
         )
 
 
@@ -77,12 +93,19 @@ def render_email(
     zh_chars: int = 120,
     en_words: int = 60,
     public_url: str = "http://127.0.0.1:8000",
+    bot_url: str = "",
 ) -> RenderedEmail:
-    """Render ``issue`` in ``lang``: a plain-text part and an HTML part with inlined CSS."""
+    """Render ``issue`` in ``lang``: a plain-text part and an HTML part with inlined CSS.
+    The footer links to the recipient's preferences page and, given ``bot_url``, the bot."""
     tpl = templates if templates is not None else default_templates()
     ctx = issue_context(issue, lang, zh_chars=zh_chars, en_words=en_words, public_url=public_url)
     subject = normalize_whitespace(issue.title(lang))
-    ctx.update(subject=subject, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    ctx.update(
+        subject=subject,
+        unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
+        preferences_url=PREFERENCES_PLACEHOLDER,
+        bot_url=bot_url,
+    )
     text = tpl.render("email/issue.txt.j2", **ctx).strip() + "\n"
     html = inline_css(tpl.render("email/issue.html.j2", **ctx))
     return RenderedEmail(subject=subject, text=text, html=html, lang=lang, week=issue.week)

@@ -2,9 +2,11 @@
 
 Pages: ``/`` archive, ``/issues/<W>``, ``/papers/<id>``, ``/search?q=``, ``/feed.xml``
 (:mod:`digestbot.web.reading`); ``/subscribe``, ``/confirm/<token>``,
-``/unsubscribe/<token>`` (:mod:`digestbot.web.subscriptions`); ``/healthz``, ``/metrics``
+``/unsubscribe/<token>`` (:mod:`digestbot.web.subscriptions`); ``/preferences/<token>``
+(:mod:`digestbot.web.preferences`); ``/healthz``, ``/metrics``
 and the bot's webhook (:mod:`digestbot.web.operations`). What they share — the visitor's
-language, pages, messages, error pages — is :mod:`digestbot.web.pages`.
+language, pages, messages, error pages — is :mod:`digestbot.web.pages`; the language a
+reader chose is remembered by :mod:`digestbot.web.language`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from starlette.middleware import Middleware
 
 from digestbot.service import Service
 from digestbot.web.guard import Guard
+from digestbot.web.language import LanguageCookie
 from digestbot.web.operations import Operations, TelegramWebhook
 from digestbot.web.pages import Pages
+from digestbot.web.preferences import Preferences
 from digestbot.web.reading import Reading
 from digestbot.web.subscriptions import Subscriptions
 
@@ -42,9 +46,11 @@ def create_app(
     updates arrive as POSTs to its path (webhook mode).
     """
     pages = Pages(service)
+    subscriptions = Subscriptions(pages)
     routes = [
         *Reading(pages).routes(),
-        *Subscriptions(pages).routes(),
+        *subscriptions.routes(),
+        *Preferences(subscriptions).routes(),
         *Operations(service).routes(),
     ]
     if telegram_webhook is not None:
@@ -62,7 +68,14 @@ def create_app(
     return Starlette(
         debug=False,
         routes=routes,
-        middleware=[Middleware(Guard, error_page=pages.status_page, max_body=MAX_BODY)],
+        middleware=[
+            Middleware(Guard, error_page=pages.status_page, max_body=MAX_BODY),
+            Middleware(
+                LanguageCookie,
+                path=pages.base or "/",
+                secure=pages.public_url.startswith("https:"),
+            ),
+        ],
         exception_handlers={
             HTTPException: pages.http_error,
             Exception: pages.server_error,

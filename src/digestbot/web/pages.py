@@ -6,7 +6,6 @@ on any host and behind a path prefix); the feed and emails use the absolute publ
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,14 +19,15 @@ from starlette.types import Scope
 
 from digestbot.models import Language
 from digestbot.render.context import ui_strings
-from digestbot.render.web import render_web_page
+from digestbot.render.web import lang_href, render_web_page
 from digestbot.service import Service
+from digestbot.web.language import LANG_CODES, negotiate_lang, reader_lang
 from digestbot.web.strings import Para, label, labels, paras
 
 __all__ = ["LANG_CODES", "NO_STORE", "Link", "Pages", "negotiate_lang"]
 
 NO_STORE = {"Cache-Control": "no-store"}
-LANG_CODES = ("zh", "en", "both")
+VARY = {"Vary": "Accept-Language, Cookie"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,35 +36,6 @@ class Link:
     label: str
     hreflang: str = ""
     current: bool = False
-
-
-def negotiate_lang(query_lang: str | None, accept_language: str | None) -> Language:
-    """``?lang=zh|en|both`` first, else the preferred of zh/en in Accept-Language, else both."""
-    if query_lang:
-        with contextlib.suppress(ValueError):
-            return Language.parse(query_lang)
-    if not accept_language:
-        return Language.BOTH
-    ranked: list[tuple[float, int, str]] = []
-    for index, item in enumerate(accept_language.split(",")[:20]):
-        tag, _, params = item.strip().partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        ranked.append((-q, index, tag.strip().lower()))
-    for neg_q, _index, tag in sorted(ranked):
-        if neg_q >= 0:
-            break
-        if tag == "zh" or tag.startswith("zh-"):
-            return Language.ZH
-        if tag == "en" or tag.startswith("en-"):
-            return Language.EN
-    return Language.BOTH
 
 
 class Pages:
@@ -81,9 +52,12 @@ class Pages:
         self.site = f"{ui_strings(Language.ZH)['site']} / {ui_strings(Language.EN)['site']}"
 
     def lang(self, request: Request) -> Language:
-        return negotiate_lang(
-            request.query_params.get("lang"), request.headers.get("accept-language")
-        )
+        """The reader's language: ``?lang=``, the cookie, Accept-Language (the first visit)."""
+        return reader_lang(request)
+
+    def href(self, path: str, lang: Language) -> str:
+        """A link to ``path`` on this site that keeps ``lang``."""
+        return lang_href(self.base, lang.value)(path)
 
     def lang_links(self, request: Request, lang: Language) -> list[Link]:
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
@@ -100,7 +74,12 @@ class Pages:
         ]
 
     def extra(self, request: Request, lang: Language) -> dict[str, Any]:
-        return {"lang_links": self.lang_links(request, lang)}
+        """What a served page adds to its template's context: the language switcher, and
+        ``href`` building links that keep the page's language."""
+        return {
+            "lang_links": self.lang_links(request, lang),
+            "href": lang_href(self.base, lang.value),
+        }
 
     def html(
         self,
@@ -110,7 +89,7 @@ class Pages:
         headers: Mapping[str, str] | None = None,
         background: BackgroundTask | None = None,
     ) -> HTMLResponse:
-        merged = {"Vary": "Accept-Language", **(headers or {})}
+        merged = {**VARY, **(headers or {})}
         return HTMLResponse(page, status_code=status, headers=merged, background=background)
 
     def page(
@@ -147,7 +126,7 @@ class Pages:
         links: Sequence[Link] = (),
         background: BackgroundTask | None = None,
     ) -> HTMLResponse:
-        home = Link(f"{self.base}/", label("back_home", lang))
+        home = Link(self.href("/", lang), label("back_home", lang))
         return self.page(
             request,
             "web/message.html.j2",
@@ -162,7 +141,7 @@ class Pages:
 
     def redirect(self, path: str, status: int, query: str = "") -> Response:
         target = self.base + path + (f"?{query}" if query else "")
-        return RedirectResponse(target, status_code=status, headers={"Vary": "Accept-Language"})
+        return RedirectResponse(target, status_code=status, headers=VARY)
 
     def not_found(self, request: Request, lang: Language, key: str, **fmt: object) -> Response:
         return self.message(
@@ -171,7 +150,7 @@ class Pages:
             label("not_found_title", lang),
             paras(key, lang, **fmt) + (paras("not_found", lang) if key != "not_found" else []),
             status=404,
-            links=[Link(f"{self.base}/search", ui_strings(lang)["search"])],
+            links=[Link(self.href("/search", lang), ui_strings(lang)["search"])],
         )
 
     # -- error pages ------------------------------------------------------------------------

@@ -9,23 +9,31 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from digestbot.delivery.ledger import IssueRecord
 from digestbot.errors import WeekError
-from digestbot.models import Status
+from digestbot.models import Language, Status
 from digestbot.render.context import paper_path, paper_view
 from digestbot.render.web import (
+    TEASER_PAPERS,
     ArchiveEntry,
+    highlighter,
     render_web_archive,
     render_web_issue,
     render_web_paper,
+    teasers,
 )
 from digestbot.web.feed import MEDIA_TYPE as ATOM_MEDIA_TYPE
 from digestbot.web.feed import FeedItem, render_atom
-from digestbot.web.pages import LANG_CODES, Pages, negotiate_lang
+from digestbot.web.language import negotiate_lang
+from digestbot.web.pages import Pages
 from digestbot.web.strings import Para, paras
 from digestbot.weeks import Week
 
 __all__ = ["Reading"]
 
+#: the home page's summaries of the latest issue: a line or two each
+HOME_ZH_CHARS = 60
+HOME_EN_WORDS = 30
 SEARCH_PAGE = 20
 MAX_OFFSET = 10_000
 MAX_QUERY = 200
@@ -50,21 +58,37 @@ class Reading:
         ]
 
     async def archive(self, request: Request) -> Response:
+        """The home page: the latest issue's papers, then every issue by year."""
         pages = self.pages
         lang = pages.lang(request)
         records = await self.service.published_issues()
-        entries = [
-            ArchiveEntry(r.week, r.title_zh, r.title_en, len(r.paper_ids), r.published_at)
-            for r in records
-        ]
+        entries = [self.entry(r) for r in records]
+        latest = await self.service.published_issue(records[0].week) if records else None
         page = render_web_archive(
             entries,
             lang,
             templates=self.service.templates,
             public_url=pages.base,
             extra=pages.extra(request, lang),
+            latest=latest,
+            zh_chars=HOME_ZH_CHARS,
+            en_words=HOME_EN_WORDS,
         )
         return pages.html(page)
+
+    def entry(self, record: IssueRecord) -> ArchiveEntry:
+        """An issue as the archive lists it, its teaser from its first papers."""
+        firsts = (self.service.paper(pid) for pid in record.paper_ids[:TEASER_PAPERS])
+        en, zh = teasers([p for p in firsts if p is not None])
+        return ArchiveEntry(
+            record.week,
+            record.title_zh,
+            record.title_en,
+            len(record.paper_ids),
+            record.published_at,
+            teaser_en=en,
+            teaser_zh=zh,
+        )
 
     async def issue(self, request: Request) -> Response:
         pages = self.pages
@@ -79,12 +103,18 @@ class Reading:
         issue = await self.service.published_issue(week)
         if issue is None:
             return pages.not_found(request, lang, "issue_not_found", week=str(week))
+        records = await self.service.published_issues()  # newest first
+        at = next((i for i, r in enumerate(records) if r.week == issue.week), None)
+        newer = records[at - 1] if at else None
+        older = records[at + 1] if at is not None and at + 1 < len(records) else None
         page = render_web_issue(
             issue,
             lang,
             templates=self.service.templates,
             public_url=pages.base,
             extra=pages.extra(request, lang),
+            previous=self.entry(older) if older else None,
+            following=self.entry(newer) if newer else None,
         )
         return pages.html(page)
 
@@ -121,16 +151,18 @@ class Reading:
         query = self.service.parse_query(q)
         notice: list[Para] = []
         views = []
+        issue_weeks: dict[str, str] = {}
         prev_url = next_url = None
         if query.kind == "too_long":
             notice = paras("search_too_long", lang)
         elif query.kind == "id":
             found = self.service.paper(query.arxiv_id)
             if found is not None and found.status is Status.READY:
-                return pages.redirect(paper_path(found.arxiv_id), 303, self.lang_query(request))
+                return pages.redirect(paper_path(found.arxiv_id), 303, f"lang={lang.value}")
             notice = paras("paper_not_found", lang, id=query.arxiv_id)
         elif query.kind != "empty":
             result = self.service.find_papers(query.text, limit=SEARCH_PAGE, offset=offset)
+            issue_weeks = await self.issue_weeks()
             for number, hit in enumerate(result.hits, start=offset + 1):
                 paper = self.service.paper(hit.arxiv_id)
                 if paper is not None and paper.status is Status.READY:  # drafts stay private
@@ -142,9 +174,9 @@ class Reading:
                 if offset or last < result.total:
                     notice += paras("search_range", lang, first=offset + 1, last=last)
                 if offset > 0:
-                    prev_url = self.search_url(request, q, max(offset - SEARCH_PAGE, 0))
+                    prev_url = self.search_url(lang, q, max(offset - SEARCH_PAGE, 0))
                 if last < result.total and last < MAX_OFFSET:
-                    next_url = self.search_url(request, q, last)
+                    next_url = self.search_url(lang, q, last)
             else:
                 notice = paras("search_none", lang)
         else:
@@ -159,30 +191,28 @@ class Reading:
             prev_url=prev_url,
             next_url=next_url,
             action=f"{pages.base}/search",
-            lang_param=self.lang_param(request),
+            lang_param=lang.value,
+            issue_weeks=issue_weeks,
+            mark=highlighter(query.terms),
         )
+
+    async def issue_weeks(self) -> dict[str, str]:
+        """Each published paper's first issue: arXiv id → week."""
+        weeks: dict[str, str] = {}
+        for record in await self.service.published_issues():  # newest first
+            weeks.update(dict.fromkeys(record.paper_ids, record.week))
+        return weeks
 
     def budgets(self) -> dict[str, int]:
         s = self.service.settings
         return {"zh_chars": s.summary_zh_chars, "en_words": s.summary_en_words}
 
-    def search_url(self, request: Request, q: str, offset: int) -> str:
+    def search_url(self, lang: Language, q: str, offset: int) -> str:
         params: list[tuple[str, str]] = [("q", q)]
         if offset:
             params.append(("offset", str(offset)))
-        if lang := self.lang_param(request):
-            params.append(("lang", lang))
+        params.append(("lang", lang.value))
         return f"{self.pages.base}/search?{urlencode(params)}"
-
-    @staticmethod
-    def lang_param(request: Request) -> str:
-        """The ``?lang=`` the visitor chose, if it is one of ours, to carry over."""
-        lang = request.query_params.get("lang", "")
-        return lang if lang in LANG_CODES else ""
-
-    def lang_query(self, request: Request) -> str:
-        lang = self.lang_param(request)
-        return urlencode({"lang": lang}) if lang else ""
 
     async def feed(self, request: Request) -> Response:
         lang = negotiate_lang(request.query_params.get("lang"), None)

@@ -44,9 +44,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "lang_invalid": ("请选择中文、英文或中英双语。", "Choose Chinese, English or both."),
     "check_inbox_title": ("请查收确认邮件", "Check your inbox"),
     "check_inbox": (
-        "如果这个地址可以订阅，我们已经给它发了一封确认邮件。打开邮件里的链接并点击按钮，即可完成订阅。",
+        "如果这个地址可以订阅，我们已经给它发了一封确认邮件。打开邮件里的链接，即可完成订阅。",
         "If this address can be subscribed, we have sent it a confirmation email. "
-        "Open the link in it and press the button to finish.",
+        "Open the link in it to finish.",
     ),
     "confirm_title": ("确认订阅", "Confirm your subscription"),
     "confirm_text": (
@@ -54,10 +54,20 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Press the button to subscribe {address} to Weekly AI Papers.",
     ),
     "confirm_button": ("确认订阅", "Confirm subscription"),
+    "confirming": ("正在确认……", "Confirming…"),
     "confirmed_title": ("订阅成功", "You are subscribed"),
     "confirmed_text": (
         "{address} 从下一期开始每周会收到一封邮件。",
         "{address} will get one email a week, starting with the next issue.",
+    ),
+    "confirmed_welcome": (
+        "最新一期已经发往 {address}，之后每周一封。",
+        "The latest issue is on its way to {address}; then one email a week.",
+    ),
+    "already_confirmed_title": ("已经确认过了", "Already confirmed"),
+    "already_confirmed": (
+        "{address} 的订阅已经确认过了，不需要再做什么。",
+        "The subscription of {address} is already confirmed: nothing more to do.",
     ),
     "unsubscribe_title": ("退订", "Unsubscribe"),
     "unsubscribe_text": (
@@ -71,6 +81,22 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{address} will get no more issues of Weekly AI Papers. You can subscribe again "
         "at any time.",
     ),
+    "preferences_title": ("订阅设置", "Your subscription"),
+    "preferences_text": (
+        "{address} 的订阅设置：选择邮件的语言，或者退订。",
+        "The subscription of {address}: choose the language of its emails, or unsubscribe.",
+    ),
+    "preferences_saved": ("已保存。", "Saved."),
+    "save_button": ("保存", "Save"),
+    "not_subscribed": (
+        "{address} 目前没有订阅。可以重新订阅。",
+        "{address} is not subscribed at the moment. You can subscribe again.",
+    ),
+    "leave_text": (
+        "不想再收到每周AI论文速递了？一键退订，随时可以回来。",
+        "Rather not get Weekly AI Papers any more? Unsubscribe in one click; come back any time.",
+    ),
+    "on_telegram": ("也可以在 Telegram 上阅读：", "Also on Telegram:"),
     "telegram_chat": ("Telegram 会话 {address}", "the Telegram chat {address}"),
     "bad_token_title": ("链接无效", "This link does not work"),
     "bad_token": (

@@ -6,6 +6,8 @@ GET shows a page with a form or a button; POST acts. Every POST passes the same-
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 from collections.abc import Sequence
 from urllib.parse import quote, urlsplit
@@ -19,14 +21,24 @@ from starlette.routing import Route
 from digestbot import metrics
 from digestbot.errors import DigestbotError, ExpiredToken, SubscriberError, TokenError
 from digestbot.models import Channel, Language
-from digestbot.subscribers import normalize_email
+from digestbot.subscribers import Subscriber, normalize_email
 from digestbot.web.formlimit import FormRateLimiter
+from digestbot.web.guard import CSP
 from digestbot.web.pages import LANG_CODES, NO_STORE, Link, Pages
 from digestbot.web.strings import Para, label, paras
 
 __all__ = ["Subscriptions"]
 
 log = logging.getLogger("digestbot.web")
+
+#: the confirm page's one script: it presses the page's button once the page has loaded
+AUTO_SUBMIT = 'document.getElementById("action-form").submit();'
+AUTO_SUBMIT_CSP = (
+    CSP
+    + "; script-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(AUTO_SUBMIT.encode()).digest()).decode()
+    + "'"
+)
 
 
 class Subscriptions:
@@ -82,7 +94,7 @@ class Subscriptions:
             paras("expired_token" if expired else "bad_token", lang),
             status=400,
             headers=NO_STORE,
-            links=[Link(f"{self.pages.base}/subscribe", label("subscribe_again", lang))],
+            links=[Link(self.pages.href("/subscribe", lang), label("subscribe_again", lang))],
         )
 
     async def form(self, request: Request) -> FormData:
@@ -118,7 +130,7 @@ class Subscriptions:
             email=email,
             chosen=chosen or lang.value,
             errors=list(errors),
-            action=f"{self.pages.base}/subscribe",
+            action=self.pages.href("/subscribe", lang),
         )
 
     async def subscribe_page(self, request: Request) -> Response:
@@ -182,22 +194,38 @@ class Subscriptions:
     # -- confirm ----------------------------------------------------------------------------
 
     async def confirm_page(self, request: Request) -> Response:
+        """The confirm link: a page that confirms in one click in a browser (a script
+        submits its form; a ``<noscript>`` button stays), so a link scanner's fetch that
+        runs no script confirms nothing. A link already used says so."""
         explicit = request.query_params.get("lang")
         token = str(request.path_params["token"])
         try:
-            address, token_lang = self.service.peek_confirm(token)
+            address, token_lang, confirmed = await self.service.peek_confirm(token)
         except TokenError as exc:
             return self.bad_token(request, self.pages.lang(request), exc)
         lang = self.pages.lang(request) if explicit else token_lang
+        if confirmed:
+            return self.already_confirmed(request, lang, address)
         return self.pages.page(
             request,
             "web/confirm.html.j2",
             lang,
-            headers=NO_STORE,
+            headers={**NO_STORE, "Content-Security-Policy": AUTO_SUBMIT_CSP},
             heading=label("confirm_title", lang),
             paras=paras("confirm_text", lang, address=address),
             button=label("confirm_button", lang),
             action=self.token_url("confirm", token),
+            auto_submit=AUTO_SUBMIT,
+            working=label("confirming", lang),
+        )
+
+    def already_confirmed(self, request: Request, lang: Language, address: str) -> Response:
+        return self.pages.message(
+            request,
+            lang,
+            label("already_confirmed_title", lang),
+            paras("already_confirmed", lang, address=address),
+            headers=NO_STORE,
         )
 
     async def confirm(self, request: Request) -> Response:
@@ -206,18 +234,31 @@ class Subscriptions:
             return self.cross_site(request, lang)
         token = str(request.path_params["token"])
         try:
-            sub = await self.service.confirm_email(token)
+            sub, now = await self.service.confirm_email(token)
         except TokenError as exc:
             return self.bad_token(request, lang, exc)
-        metrics.record_subscribe("confirmed")
         lang = self.pages.lang(request) if request.query_params.get("lang") else sub.lang
+        if not now:
+            return self.already_confirmed(request, lang, sub.address)
+        metrics.record_subscribe("confirmed")
+        welcome = bool(await self.service.published_issues())
         return self.pages.message(
             request,
             lang,
             label("confirmed_title", lang),
-            paras("confirmed_text", lang, address=sub.address),
+            paras("confirmed_welcome" if welcome else "confirmed_text", lang, address=sub.address),
             headers=NO_STORE,
+            # sent after the answer: the page does not wait for the mail server
+            background=BackgroundTask(self.send_latest_issue, sub) if welcome else None,
         )
+
+    async def send_latest_issue(self, sub: Subscriber) -> None:
+        try:
+            week = await self.service.send_latest_issue(sub)
+        except DigestbotError as exc:
+            log.warning("confirm: the latest issue was not sent (%s)", type(exc).__name__)
+        else:
+            log.info("confirm: a new subscriber was sent %s", week or "nothing (already had it)")
 
     # -- unsubscribe ------------------------------------------------------------------------
 
@@ -264,5 +305,5 @@ class Subscriptions:
             label("unsubscribed_title", lang),
             paras("unsubscribed_text", lang, address=self.address_text(lang, channel, address)),
             headers=NO_STORE,
-            links=[Link(f"{self.pages.base}/subscribe", label("subscribe_again", lang))],
+            links=[Link(self.pages.href("/subscribe", lang), label("subscribe_again", lang))],
         )
