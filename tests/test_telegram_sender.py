@@ -653,7 +653,7 @@ def maximal_content() -> Content:
 async def test_maximal_messages_fit_telegrams_limit_and_are_accepted() -> None:
     content = maximal_content()
     parts = content.telegram(Language.BOTH)
-    fast = RateLimits(global_rate=1000, global_burst=1000, private_rate=100, private_burst=100)
+    fast = RateLimits(global_messages=1000, private_messages=100)
     with FakeTelegram(token=TOKEN, limits=fast) as tg:
         tg.add_private_chat(ANN, "Ann")
         settings = TelegramSettings(token=TOKEN, api_url=tg.base_url, private_rate=100)

@@ -247,8 +247,9 @@ class Ledger:
         now = utcnow()
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                self._insert(deliveries)
-                .values(
+                insert_or_ignore(
+                    self.engine, deliveries, key=["issue_id", "channel", "address"]
+                ).values(
                     issue_id=issue_id,
                     channel=destination.channel.value,
                     address=destination.address,
@@ -261,7 +262,6 @@ class Ledger:
                     next_attempt_at=now,
                     created_at=now,
                 )
-                .on_conflict_do_nothing(index_elements=["issue_id", "channel", "address"])
             )
         return bool(result.rowcount)
 
