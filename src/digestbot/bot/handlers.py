@@ -7,7 +7,6 @@ unknown commands, plain text, stale buttons, other bots, and the error handler.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import re
@@ -18,7 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from digestbot.bot import views
-from digestbot.bot.replies import NO_PREVIEW, Context, Replies, retrying
+from digestbot.bot.replies import NO_PREVIEW, Context, Replies
 from digestbot.bot.texts import lang_name, t, ui_lang
 from digestbot.errors import WeekError
 from digestbot.metrics import record_bot_command
@@ -96,6 +95,22 @@ class ReaderHandlers:
         if query is not None:
             lang = await self.replies.lang_of(update.effective_user)
             await query.answer(t(lang, "search_expired"))
+
+    async def slow_down(self, update: Update) -> None:
+        """The first update of a flood: one reply asking to slow down (the rest are dropped)."""
+        chat = update.effective_chat
+        lang = await self.replies.lang_of(update.effective_user)
+        text = t(lang, "slow_down")
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(text, show_alert=True)
+            elif chat is not None:
+                reply_to = None
+                if update.message is not None and chat.type != ChatType.PRIVATE:
+                    reply_to = update.message.message_id
+                await self.replies.send(update.get_bot(), chat.id, text, reply_to=reply_to)
+        except TelegramError as exc:
+            log.warning("bot: could not ask user %s to slow down: %s", chat and chat.id, exc)
 
     async def on_error(self, update: object, context: Context) -> None:
         """Log the failure; tell the user, if there is one, to try again."""
@@ -222,14 +237,9 @@ class ReaderHandlers:
         if chat is None:
             return
         for part in self.service.content_for(issue).telegram(lang):
-            send = functools.partial(
-                context.bot.send_message,
-                chat.id,
-                part,
-                parse_mode=ParseMode.HTML,
-                link_preview_options=NO_PREVIEW,
+            await context.bot.send_message(
+                chat.id, part, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
             )
-            await retrying(send)
 
     # -- subscriptions and language ---------------------------------------------------------
 

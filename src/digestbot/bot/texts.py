@@ -66,6 +66,10 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
             "e.g. /paper 2404.08634. /help lists everything I can do."
         ),
         "error": "Sorry, something went wrong. Please try again in a moment.",
+        "slow_down": (
+            "You are sending commands faster than I can answer, so I skipped the last ones. "
+            "Wait a few seconds, then send one again."
+        ),
         "group_only_private": (
             "Subscriptions are private: send /subscribe to me in a private chat: "
             '<a href="{url}">@{bot}</a>'
@@ -159,6 +163,7 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
             "发送 /help 查看全部命令。"
         ),
         "error": "抱歉，出了点问题，请稍后再试。",
+        "slow_down": "你发得太快了，我跳过了刚才的几条。请等几秒钟再发。",
         "group_only_private": (
             '订阅只在私聊中进行：请在与我的私聊里发送 /subscribe：<a href="{url}">@{bot}</a>'
         ),
