@@ -665,6 +665,46 @@ class Service(EditorialDesk):
             )
         await self.subscribers.set_lang(Channel.TELEGRAM, user_id, lang)
 
+    async def telegram_subscription(self, chat_id: str) -> Subscriber | None:
+        """The chat's subscription (any status), or None if it never subscribed."""
+        return await self.subscribers.get(Channel.TELEGRAM, chat_id)
+
+    async def welcome(self, destination: Destination) -> bool:
+        """A new subscriber's first copy: the latest published issue, through the ledger,
+        once per destination. False when nothing is published yet or it already has one."""
+        records = await self.ledger.list_issues()
+        if not records:
+            return False
+        record = records[0]
+        transport = (
+            self.telegram_transport
+            if destination.channel is Channel.TELEGRAM
+            else self.email_transport
+        )
+        if not await self.ledger.plan_welcome(record, destination, transport):
+            return False
+        issue = await self.published_issue(record.week)
+        assert issue is not None  # listed as published a moment ago
+        await self.publisher.drain(record.id, self.content_for(issue))
+        log.info("welcome: %s %s got %s", destination.channel, destination.address, record.week)
+        return True
+
+    async def top_papers(
+        self, since: dt.date | None = None, limit: int = 10
+    ) -> list[tuple[Paper, str]]:
+        """The highest-scored papers of published issues (listed on ``since`` or later),
+        each with the week of the issue that carried it; ties go to the newer paper."""
+        snap = self.snapshot()
+        found: dict[str, tuple[Paper, str]] = {}
+        for record in await self.ledger.list_issues():
+            for pid in record.paper_ids:
+                paper = snap.papers.get(pid)
+                if paper is None or pid in found or (since is not None and paper.date < since):
+                    continue
+                found[pid] = (paper, record.week)
+        ranked = sorted(found.values(), key=lambda pw: (-pw[0].score, -pw[0].date.toordinal()))
+        return ranked[:limit]
+
     async def subscribe_telegram(self, chat_id: str, lang: Language) -> Subscriber:
         return await self.subscribers.upsert(
             Channel.TELEGRAM, chat_id, lang, ACTIVE, confirmed=True

@@ -41,8 +41,7 @@ class AdminHandlers:
         try:
             report = await self.service.publish(arg or None, dry_run=True)
         except DigestbotError as exc:
-            text = t(lang, "publish_failed", week=arg, error=exc)
-            await self.replies.reply(update, context, text)
+            await self.replies.reply(update, context, views.publish_error(exc, arg, lang))
             return
         if report.already_published:
             text = t(lang, "publish_already", week=report.week)
@@ -67,7 +66,7 @@ class AdminHandlers:
         try:
             report = await self.service.publish(week)
         except DigestbotError as exc:
-            await self.replies.edit(update, t(lang, "publish_failed", week=week, error=exc))
+            await self.replies.edit(update, views.publish_error(exc, week, lang))
             return
         await self.replies.send(context.bot, chat.id, views.delivery_report(report, lang))
         await self.replies.edit(update, t(lang, "published", week=week))

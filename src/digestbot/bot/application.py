@@ -71,6 +71,7 @@ class DigestBot:
             ("paper", readers.paper),
             ("latest", readers.latest),
             ("week", readers.week),
+            ("top", readers.top),
             ("subscribe", readers.subscribe),
             ("unsubscribe", readers.unsubscribe),
             ("lang", readers.lang),

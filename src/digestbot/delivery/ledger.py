@@ -242,6 +242,35 @@ class Ledger:
             row = (await conn.execute(select(issues).where(issues.c.id == row.id))).one()
         return _issue(row)
 
+    async def plan_welcome(
+        self, issue: IssueRecord, destination: Destination, transport: str
+    ) -> bool:
+        """One pending row of an issue already published, for one new subscriber.
+
+        The issue's status stays as it is (a drain of its id sends the row). False when
+        the destination already has a row for this issue: a copy goes to it once.
+        """
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                self._insert(deliveries)
+                .values(
+                    issue_id=issue.id,
+                    channel=destination.channel.value,
+                    address=destination.address,
+                    transport=transport,
+                    lang=destination.lang.value,
+                    subscriber_id=destination.subscriber_id,
+                    status=PENDING,
+                    parts_sent=0,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["issue_id", "channel", "address"])
+            )
+        return bool(result.rowcount)
+
     async def record_published_issue(
         self, issue: Issue, published_at: dt.datetime, *, source: str
     ) -> bool:
