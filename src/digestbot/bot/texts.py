@@ -122,7 +122,8 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
         "top_month": "of the last 30 days",
         "top_year": "of the last 12 months",
         "top_line": "{n}. <b>{title}</b>\n▲ {score} · {week}",
-        "top_none": "No paper of a published issue {period} yet. Send /top for all of them.",
+        "top_none": "No issue has been published yet. Come back on Saturday!",
+        "top_none_period": "No paper of a published issue {period}. Send /top for all of them.",
         "top_usage": "Send /top, /top month or /top year.",
         # issues
         "latest_none": "No issue has been published yet. Come back on Saturday!",
@@ -262,7 +263,8 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
         "top_month": "近 30 天",
         "top_year": "近 12 个月",
         "top_line": "{n}. <b>{title}</b>\n▲ {score} · {week}",
-        "top_none": "{period}还没有已发布的论文。发送 /top 查看全部。",
+        "top_none": "还没有发布过任何一期，周六再来看看吧！",
+        "top_none_period": "{period}没有已发布的论文。发送 /top 查看全部。",
         "top_usage": "请发送 /top、/top month 或 /top year。",
         "latest_none": "还没有发布过任何一期，周六再来看看吧！",
         "week_usage": (

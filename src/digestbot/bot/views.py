@@ -266,7 +266,9 @@ def top_list(entries: Sequence[tuple[Paper, str]], period: str, lang: Language) 
     ui = ui_lang(lang)
     span = t(ui, f"top_{period}")
     if not entries:
-        return Reply(t(ui, "top_none", period=Html(span)))
+        if period == "all":
+            return Reply(t(ui, "top_none"))
+        return Reply(t(ui, "top_none_period", period=Html(span)))
     lines = [t(ui, "top_head", period=Html(span)), ""]
     rows: list[tuple[Button, ...]] = []
     for number, (paper, week) in enumerate(entries, start=1):
@@ -281,13 +283,14 @@ def top_list(entries: Sequence[tuple[Paper, str]], period: str, lang: Language) 
 # -- admins ---------------------------------------------------------------------------------
 
 
-def publish_preview(report: PublishReport, lang: Language) -> Reply:
-    """/publish: what would go out, with a publish button first and a cancel button second."""
+def publish_preview(report: PublishReport, lang: Language, title: str | None = None) -> Reply:
+    """/publish: what would go out, with a publish button first and a cancel button second.
+    ``title``: the issue's title in ``lang`` (the report carries the Chinese one)."""
     head = t(
         lang,
         "publish_preview",
         week=report.week,
-        title=report.title,
+        title=title or report.title,
         papers=count(lang, "papers", report.papers),
         destinations=count(lang, "destinations", len(report.destinations)),
     )
@@ -320,15 +323,16 @@ def publish_error(error: DigestbotError, week: str, lang: Language) -> str:
     return t(lang, "publish_failed", week=week, error=error)
 
 
-def delivery_report(report: PublishReport, lang: Language) -> str:
-    """After a confirmed publish: per channel what was sent, failures, notes, the outcome."""
+def delivery_report(report: PublishReport, lang: Language, title: str | None = None) -> str:
+    """After a confirmed publish: per channel what was sent, failures, notes, the outcome.
+    ``title``: the issue's title in ``lang`` (the report carries the Chinese one)."""
     lines = [
         t(lang, "report_head"),
         t(
             lang,
             "report_title",
             week=report.week,
-            title=report.title,
+            title=title or report.title,
             papers=count(lang, "papers", report.papers),
         ),
     ]
