@@ -182,6 +182,26 @@ async def test_subscribe_gets_the_latest_issue_once(running: Running) -> None:
     assert (await service.published_issue(WEEK)) is not None  # still published
 
 
+async def test_a_welcome_copy_left_in_the_ledger_is_sent_by_the_next_drain(
+    running: Running,
+) -> None:
+    service, fake = running.service, running.fake
+    await service.publish(WEEK)
+    record = await service.ledger.get_issue(WEEK)
+    assert record is not None
+    bob = Destination(Channel.TELEGRAM, str(BOB), Language.EN)
+    # planned, then the process stopped before sending it
+    assert await service.ledger.plan_welcome(record, bob, service.telegram_transport)
+    assert fake.messages(BOB) == []
+    await service.resume_unfinished()  # what `digestbot run` does every few seconds
+    issue = await service.published_issue(WEEK)
+    assert issue is not None
+    english = service.content_for(issue).telegram(Language.EN)
+    assert [m.text for m in fake.messages(BOB)] == english
+    await service.resume_unfinished()
+    assert len(fake.messages(BOB)) == len(english)  # once
+
+
 async def test_plain_text_in_a_private_chat_is_a_search(
     diffusion_papers: int, running: Running
 ) -> None:

@@ -515,7 +515,16 @@ class Service(EditorialDesk):
         reports = []
         for record in await self.ledger.unfinished_issues():
             reports.append(await self.publish(record.week, stop=stop))
+        await self.resume_welcomes(stop)
         return reports
+
+    async def resume_welcomes(self, stop: asyncio.Event | None = None) -> None:
+        """Drain the rows left in issues already published: welcome copies whose first
+        try failed (or whose process stopped) are sent by the next drain."""
+        for record in await self.ledger.published_with_pending():
+            issue = await self.published_issue(record.week)
+            if issue is not None:
+                await self.publisher.drain(record.id, self.content_for(issue), stop=stop)
 
     async def _fill_report(self, report: PublishReport, issue_id: int, stats: DrainStats) -> None:
         counts = await self.ledger.counts(issue_id)

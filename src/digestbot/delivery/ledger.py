@@ -556,6 +556,22 @@ class Ledger:
                 ).scalar_one()
             )
 
+    async def published_with_pending(self) -> list[IssueRecord]:
+        """Published issues that still have rows to send (a new subscriber's welcome copy)."""
+        waiting = (
+            select(deliveries.c.issue_id)
+            .where(deliveries.c.status.in_([PENDING, SENDING]))
+            .distinct()
+        )
+        q = (
+            select(issues)
+            .where(issues.c.status == "published", issues.c.id.in_(waiting))
+            .order_by(issues.c.week)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [_issue(r) for r in rows]
+
     async def unfinished_issues(self) -> list[IssueRecord]:
         async with self.engine.connect() as conn:
             rows = (
