@@ -14,6 +14,15 @@ CARD_TITLE = "用更少的 Token 预训练小型基础语言模型"
 SLOW_DOWN_ZH = "你发得太快了"
 
 
+async def worked_off(running: Running) -> None:
+    """Until every update was taken and handled (replies included)."""
+    processor = running.application.update_processor
+    deadline = time.monotonic() + 15.0
+    while running.fake.pending_updates() or processor.current_concurrent_updates:
+        assert time.monotonic() < deadline, "the updates were not worked off in 15 s"
+        await asyncio.sleep(0.02)
+
+
 async def test_a_flood_from_one_user_does_not_delay_another(running: Running) -> None:
     fake = running.fake
     for _ in range(60):
@@ -23,12 +32,7 @@ async def test_a_flood_from_one_user_does_not_delay_another(running: Running) ->
     assert "Weekly AI Papers" in running.text(help_)
     assert help_.sent_at - asked < 1.0
 
-    # Every update taken and handled: what Ann got is all she will get.
-    processor = running.application.update_processor
-    deadline = time.monotonic() + 15.0
-    while fake.pending_updates() or processor.current_concurrent_updates:
-        assert time.monotonic() < deadline, "the flood was not worked off in 15 s"
-        await asyncio.sleep(0.02)
+    await worked_off(running)  # what Ann got is all she will get
     got = [running.text(m) for m in fake.messages(ANN)]
     slow_downs = [text for text in got if text.startswith(SLOW_DOWN_ZH)]
     cards = [text for text in got if text.startswith(CARD_TITLE)]
@@ -36,6 +40,18 @@ async def test_a_flood_from_one_user_does_not_delay_another(running: Running) ->
     assert 1 <= len(cards) <= 6  # the first few answered (a burst of five, one refill)
     assert len(got) == len(cards) + 1  # the rest dropped
     assert fake.count_429 == 0  # replies kept the chat's limit instead of meeting 429s
+
+
+async def test_the_slow_down_reply_speaks_english_to_an_english_user(running: Running) -> None:
+    for _ in range(12):
+        running.fake.send_user_message(BOB, "/frobnicate", language_code="en")
+    async with asyncio.timeout(15.0):  # replies keep the chat's pace: about 1 a second
+        await running.fake.wait_for_messages_async(BOB, 6)
+    await worked_off(running)
+    got = [running.text(m) for m in running.fake.messages(BOB)]
+    assert len(got) == 6  # five answered, then one "slow down", the rest dropped
+    assert got[-1].startswith("You are sending commands faster than I can answer")
+    assert got[:5] == [got[0]] * 5 and "/help" in got[0]
 
 
 def test_flood_guard_warns_once_then_drops_until_the_user_pauses() -> None:

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from conftest import write
+from digestbot.bot import views
 from digestbot.bot.updates import FloodGuard
+from digestbot.errors import DigestbotError, IssueRefused, NothingToPublish
 from digestbot.models import Channel, Destination, Language
+from digestbot.render.telegram import visible_text
 from digestbot.weeks import Week
 from test_bot import (
     ADMIN,
@@ -305,3 +308,23 @@ summary_zh: 最近。
     assert shown[2] == "1. 最近的论文1"
     [year] = await running.say(BOB, "/top year")
     assert "Pre-training" not in running.text(year)
+
+
+def test_publish_errors_read_the_admins_language() -> None:
+    refused = IssueRefused(
+        "2024-W16 cannot be sent: content/papers/2024/2404.09173.md:5: status: draft; "
+        "content/papers/2024/2404.08634.md:1: missing file"
+    )
+    zh = visible_text(views.publish_error(refused, "", Language.ZH)).splitlines()
+    assert zh == [
+        "⚠️ 2024-W16 无法发布：其中有无效或草稿状态的论文。请在内容库中修正"
+        "（digestbot check 会列出它们）：",
+        "• content/papers/2024/2404.09173.md:5: status: draft",
+        "• content/papers/2024/2404.08634.md:1: missing file",
+    ]
+    en = visible_text(views.publish_error(refused, "2024-W16", Language.EN))
+    assert en.startswith("⚠️ 2024-W16 cannot be published: it holds invalid or draft papers.")
+    nothing = views.publish_error(NothingToPublish("no ready papers"), "", Language.ZH)
+    reads("zh", visible_text(nothing))
+    other = views.publish_error(DigestbotError("disk full"), "2024-W16", Language.ZH)
+    assert visible_text(other) == "⚠️ 2024-W16 无法发布：disk full"
