@@ -182,7 +182,7 @@ async def test_paper_by_arxiv_id(running: Running) -> None:
     assert "Pre-training Small Base LMs with Fewer Tokens" in text
     assert "用更少的 Token 预训练小型基础语言模型" in text
     assert "Inheritune" in text  # the English summary
-    assert "Not in a published issue yet." in text
+    assert "Coming in the next issue." in text
     assert links(card)[:3] == [
         "https://arxiv.org/abs/2404.08634",
         "https://arxiv.org/pdf/2404.08634",

@@ -58,7 +58,7 @@ def test_paper_card_in_chinese_puts_the_chinese_title_first() -> None:
     shown = visible_text(html).splitlines()
     assert shown[:2] == [TITLE_ZH, TITLE_EN]
     assert "我们证明 1 < 2 对<b>所有</b>输入成立。" in shown
-    assert shown[-1] == "尚未收录于已发布的期刊。"
+    assert shown[-1] == "下一期将收录。"
 
 
 def test_link_escapes_the_url_and_the_label() -> None:
@@ -124,7 +124,7 @@ def test_publish_preview_and_report_escape_titles_and_notes() -> None:
     check_telegram_html(done)
     assert visible_text(done).splitlines()[:2] == [
         "Delivery report",
-        "2024-W18 <i>Week</i> & more: 1 papers",
+        "2024-W18 <i>Week</i> & more: 1 paper",
     ]
 
 

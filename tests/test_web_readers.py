@@ -93,7 +93,7 @@ def test_a_welcome_copy_left_unsent_is_sent_by_the_next_drain(site: Site) -> Non
     record = site.call(service.ledger.get_issue, "2024-W16")
     assert record is not None
     destination = Destination(Channel.EMAIL, sub.address, sub.lang, sub.id)
-    assert site.call(service.ledger.plan_one, record.id, destination, service.email_transport)
+    assert site.call(service.ledger.plan_welcome, record.id, destination, service.email_transport)
     assert not (site.mail / "2024-W16-late@example.com.eml").exists()
     # the issue stays published and listed while its new row waits
     assert 'href="/issues/2024-W16' in site.client.get("/").text
@@ -103,7 +103,7 @@ def test_a_welcome_copy_left_unsent_is_sent_by_the_next_drain(site: Site) -> Non
     again = site.call(service.ledger.get_issue, "2024-W16")
     assert again is not None and again.status == "published"
     # and once only: planning it again adds nothing
-    assert not site.call(service.ledger.plan_one, record.id, destination, "outbox")
+    assert not site.call(service.ledger.plan_welcome, record.id, destination, "outbox")
 
 
 def test_paper_page_shows_its_score(site: Site) -> None:  # noqa: F811

@@ -644,6 +644,49 @@ class Service(EditorialDesk):
         await self.bot_users.set_lang(user_id, lang)
         await self.subscribers.set_lang(Channel.TELEGRAM, user_id, lang)
 
+    async def telegram_subscription(self, chat_id: str) -> Subscriber | None:
+        """The chat's subscription (any status), or None if it never subscribed."""
+        return await self.subscribers.get(Channel.TELEGRAM, chat_id)
+
+    async def welcome(self, destination: Destination) -> str | None:
+        """A new subscriber's first copy: the latest published issue at once, through the
+        ledger (one more row of that issue, drained now), once per destination. Returns the
+        issue's week, or None when nothing is published yet or it already has its copy; a
+        copy whose send fails stays in the ledger for the next drain (``resume_unfinished``)."""
+        records = await self.ledger.list_issues()
+        if not records:
+            return None
+        record = records[0]
+        issue = await self.published_issue(record.week)
+        if issue is None or not issue.papers:
+            return None
+        transport = (
+            self.telegram_transport
+            if destination.channel is Channel.TELEGRAM
+            else self.email_transport
+        )
+        if not await self.ledger.plan_welcome(record.id, destination, transport):
+            return None
+        await self.publisher.drain(record.id, self.content_for(issue))
+        log.info("welcome: %s %s got %s", destination.channel, destination.address, record.week)
+        return record.week
+
+    async def top_papers(
+        self, since: dt.date | None = None, limit: int = 10
+    ) -> list[tuple[Paper, str]]:
+        """The highest-scored papers of published issues (listed on ``since`` or later),
+        each with the week of the issue that carried it; ties go to the newer paper."""
+        snap = self.snapshot()
+        found: dict[str, tuple[Paper, str]] = {}
+        for record in await self.ledger.list_issues():
+            for pid in record.paper_ids:
+                paper = snap.papers.get(pid)
+                if paper is None or pid in found or (since is not None and paper.date < since):
+                    continue
+                found[pid] = (paper, record.week)
+        ranked = sorted(found.values(), key=lambda pw: (-pw[0].score, -pw[0].date.toordinal()))
+        return ranked[:limit]
+
     async def subscribe_telegram(self, chat_id: str, lang: Language) -> Subscriber:
         return await self.subscribers.upsert(
             Channel.TELEGRAM, chat_id, lang, ACTIVE, confirmed=True
@@ -687,26 +730,6 @@ class Service(EditorialDesk):
             return existing, False
         sub = await self.subscribers.upsert(Channel.EMAIL, address, lang, ACTIVE, confirmed=True)
         return sub, True
-
-    async def send_latest_issue(self, sub: Subscriber) -> str | None:
-        """Send a new subscriber the latest published issue at once, through the ledger:
-        one more row of that issue, drained now. A subscriber who already has it gets
-        nothing again. Returns the issue's week, or None when nothing was planned."""
-        records = await self.ledger.list_issues()
-        if not records or sub.status != ACTIVE:
-            return None
-        record = records[0]
-        issue = await self.published_issue(record.week)
-        if issue is None or not issue.papers:
-            return None
-        transport = (
-            self.email_transport if sub.channel is Channel.EMAIL else self.telegram_transport
-        )
-        destination = Destination(sub.channel, sub.address, sub.lang, sub.id)
-        if not await self.ledger.plan_one(record.id, destination, transport):
-            return None
-        await self.publisher.drain(record.id, self.content_for(issue))
-        return record.week
 
     async def preferences(self, token: str) -> tuple[Channel, str, Subscriber | None]:
         """Whose preferences a subscriber's link (the unsubscribe token) opens, and their

@@ -14,13 +14,19 @@ from telegram import Update
 from digestbot.bot import views
 from digestbot.bot.handlers import command_argument
 from digestbot.bot.replies import Context, Replies
-from digestbot.bot.texts import t
+from digestbot.bot.texts import t, ui_lang
 from digestbot.errors import DigestbotError
+from digestbot.models import Language
 
 __all__ = ["CALLBACK_CANCEL", "CALLBACK_PUBLISH", "AdminHandlers"]
 
 CALLBACK_PUBLISH = re.compile(r"^pub:(\S{1,40})$")
 CALLBACK_CANCEL = re.compile(r"^cancel:(\S{1,40})$")
+
+
+def english(lang: Language) -> bool:
+    """Whether ``lang`` reads English titles (a report carries the Chinese one)."""
+    return ui_lang(lang) is Language.EN
 
 
 class AdminHandlers:
@@ -41,14 +47,15 @@ class AdminHandlers:
         try:
             report = await self.service.publish(arg or None, dry_run=True)
         except DigestbotError as exc:
-            text = t(lang, "publish_failed", week=arg, error=exc)
-            await self.replies.reply(update, context, text)
+            await self.replies.reply(update, context, views.publish_error(exc, arg, lang))
             return
         if report.already_published:
             text = t(lang, "publish_already", week=report.week)
             await self.replies.reply(update, context, text)
             return
-        await self.replies.reply(update, context, views.publish_preview(report, lang))
+        issue = await self.service.issue_for(report.week)
+        preview = views.publish_preview(report, lang, issue.title_en if english(lang) else None)
+        await self.replies.reply(update, context, preview)
 
     async def confirm_publish(self, update: Update, context: Context) -> None:
         """The preview's first button: publish through the service's one code path."""
@@ -67,9 +74,10 @@ class AdminHandlers:
         try:
             report = await self.service.publish(week)
         except DigestbotError as exc:
-            await self.replies.edit(update, t(lang, "publish_failed", week=week, error=exc))
+            await self.replies.edit(update, views.publish_error(exc, week, lang))
             return
-        await self.replies.send(context.bot, chat.id, views.delivery_report(report, lang))
+        title = (await self.service.issue_for(week)).title_en if english(lang) else None
+        await self.replies.send(context.bot, chat.id, views.delivery_report(report, lang, title))
         await self.replies.edit(update, t(lang, "published", week=week))
 
     async def cancel_publish(self, update: Update, context: Context) -> None:

@@ -1,8 +1,10 @@
 """The bot's python-telegram-bot Application: handlers registered, command menus, limiter.
 
 `build_bot(service)` returns the Application that `digestbot run` initializes, starts and
-polls (or feeds from the webhook). `DigestBot` puts the reader handlers
-(`digestbot.bot.handlers`) and the admin ones (`digestbot.bot.admin`) on it.
+polls (or feeds from the webhook): updates handled concurrently, in order per user, with a
+flood guard (`digestbot.bot.updates`); replies paced per chat (`digestbot.bot.limiter`).
+`DigestBot` puts the reader handlers (`digestbot.bot.handlers`) and the admin ones
+(`digestbot.bot.admin`) on it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from digestbot.bot.handlers import CALLBACK_LANG, CALLBACK_PAGE, CALLBACK_PAPER,
 from digestbot.bot.limiter import SharedLimiter
 from digestbot.bot.replies import Context, Replies
 from digestbot.bot.texts import ADMIN_COMMANDS, COMMANDS
+from digestbot.bot.updates import ReaderUpdateProcessor
+from digestbot.delivery.ratelimit import RateLimiter
 from digestbot.errors import SettingsError
 from digestbot.models import Language
 from digestbot.service import Service
@@ -67,6 +71,7 @@ class DigestBot:
             ("paper", readers.paper),
             ("latest", readers.latest),
             ("week", readers.week),
+            ("top", readers.top),
             ("subscribe", readers.subscribe),
             ("unsubscribe", readers.unsubscribe),
             ("lang", readers.lang),
@@ -152,6 +157,10 @@ def build_bot(service: Service) -> BotApplication:
     )
     if service.telegram_limiter is not None:  # shared with the sender: one budget per token
         builder = builder.rate_limiter(SharedLimiter(service.telegram_limiter))
+    else:
+        own = RateLimiter.from_settings(settings)
+        builder = builder.rate_limiter(SharedLimiter(own, owned=True))
+    builder = builder.concurrent_updates(ReaderUpdateProcessor(shell.readers.slow_down))
     application = builder.build()
     shell.install(application)
     return application

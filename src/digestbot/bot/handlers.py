@@ -1,16 +1,18 @@
-"""The reader commands: /start /help /paper /latest /week /subscribe /unsubscribe /lang.
+"""The reader commands: /start /help /paper /latest /week /top /subscribe /unsubscribe /lang.
 
 Each handler parses its update, makes one service call, renders the reply with
 `digestbot.bot.views` and sends it through `Replies`. Plus the fallbacks every chat meets:
-unknown commands, plain text, stale buttons, other bots, and the error handler.
+unknown commands, plain text (a search, as /paper), stale buttons, other bots, and the
+error handler.
 """
 
 from __future__ import annotations
 
-import functools
+import datetime as dt
 import hashlib
 import logging
 import re
+from zoneinfo import ZoneInfo
 
 from telegram import Message, Update
 from telegram.constants import ChatType, ParseMode
@@ -18,11 +20,12 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from digestbot.bot import views
-from digestbot.bot.replies import NO_PREVIEW, Context, Replies, retrying
+from digestbot.bot.replies import NO_PREVIEW, Context, Replies
 from digestbot.bot.texts import lang_name, t, ui_lang
 from digestbot.errors import WeekError
 from digestbot.metrics import record_bot_command
-from digestbot.models import Issue, Language
+from digestbot.models import Channel, Destination, Issue, Language, Status
+from digestbot.subscribers import ACTIVE
 from digestbot.weeks import Week
 
 __all__ = [
@@ -43,6 +46,17 @@ QUERY_MEMORY = 1024
 CALLBACK_PAPER = re.compile(r"^p:(\S{1,60})$")
 CALLBACK_PAGE = re.compile(r"^q:([0-9a-f]{12}):(\d{1,4})$")
 CALLBACK_LANG = re.compile(r"^l:(zh|en)$")
+
+TOP_SIZE = 10
+TOP_PERIODS = {
+    "": "all",
+    "all": "all",
+    "month": "month",
+    "year": "year",
+    "月": "month",
+    "年": "year",
+}
+"""What /top takes after it, and the period each names."""
 
 
 def command_argument(message: Message | None) -> str:
@@ -88,14 +102,31 @@ class ReaderHandlers:
         await self.replies.reply(update, context, t(lang, "unknown_command"))
 
     async def plain_text(self, update: Update, context: Context) -> None:
-        lang = await self.replies.lang_of(update.effective_user)
-        await self.replies.reply(update, context, t(lang, "plain_text"))
+        """Text in a private chat that is not a command: a /paper search for it."""
+        message = update.effective_message
+        await self.answer_query(update, context, message.text if message and message.text else "")
 
     async def stale_button(self, update: Update, context: Context) -> None:
         query = update.callback_query
         if query is not None:
             lang = await self.replies.lang_of(update.effective_user)
             await query.answer(t(lang, "search_expired"))
+
+    async def slow_down(self, update: Update) -> None:
+        """The first update of a flood: one reply asking to slow down (the rest are dropped)."""
+        chat = update.effective_chat
+        lang = await self.replies.lang_of(update.effective_user)
+        text = t(lang, "slow_down")
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(text, show_alert=True)
+            elif chat is not None:
+                reply_to = None
+                if update.message is not None and chat.type != ChatType.PRIVATE:
+                    reply_to = update.message.message_id
+                await self.replies.send(update.get_bot(), chat.id, text, reply_to=reply_to)
+        except TelegramError as exc:
+            log.warning("bot: could not ask user %s to slow down: %s", chat and chat.id, exc)
 
     async def on_error(self, update: object, context: Context) -> None:
         """Log the failure; tell the user, if there is one, to try again."""
@@ -104,8 +135,12 @@ class ReaderHandlers:
         if not isinstance(update, Update):
             return
         user = update.effective_user
-        code = user.language_code if user is not None else None
-        lang = Language.EN if code and not code.lower().startswith("zh") else Language.ZH
+        try:
+            lang = await self.replies.lang_of(user)
+        except Exception as exc:  # noqa: BLE001 - the failure may be the database itself
+            log.warning("bot: reading the language of user %s failed too: %r", user, exc)
+            code = user.language_code if user is not None else None
+            lang = Language.EN if code and not code.lower().startswith("zh") else Language.ZH
         try:
             if update.callback_query is not None:
                 await update.callback_query.answer(t(lang, "error"), show_alert=True)
@@ -117,15 +152,20 @@ class ReaderHandlers:
     # -- /paper -----------------------------------------------------------------------------
 
     async def paper(self, update: Update, context: Context) -> None:
-        lang = await self.replies.lang_of(update.effective_user)
-        raw = command_argument(update.effective_message)
+        await self.answer_query(update, context, command_argument(update.effective_message))
+
+    async def answer_query(self, update: Update, context: Context, raw: str) -> None:
+        """An arXiv id or URL gets its card, keywords a page of results."""
+        user = update.effective_user
+        lang = await self.replies.lang_of(user)
         query = self.service.parse_query(raw)
         if query.kind == "empty":
             await self.replies.reply(update, context, t(lang, "paper_usage"))
         elif query.kind == "too_long":
             await self.replies.reply(update, context, t(lang, "paper_too_long", length=len(raw)))
         elif query.kind == "id":
-            await self.replies.reply(update, context, await self.paper_card(query.arxiv_id, lang))
+            card = await self.paper_card(query.arxiv_id, lang, admin=self.replies.is_admin(user))
+            await self.replies.reply(update, context, card)
         else:
             await self.replies.reply(update, context, self.results(query.text, 0, lang))
 
@@ -137,8 +177,9 @@ class ReaderHandlers:
         match = CALLBACK_PAPER.match(query.data)
         assert match is not None
         await query.answer()
-        lang = await self.replies.lang_of(update.effective_user)
-        card = await self.paper_card(match.group(1), lang)
+        user = update.effective_user
+        lang = await self.replies.lang_of(user)
+        card = await self.paper_card(match.group(1), lang, admin=self.replies.is_admin(user))
         await self.replies.send(context.bot, chat.id, card)
 
     async def turn_page(self, update: Update, context: Context) -> None:
@@ -155,9 +196,10 @@ class ReaderHandlers:
         await query.answer()
         await self.replies.edit(update, self.results(text, int(match.group(2)), lang))
 
-    async def paper_card(self, arxiv_id: str, lang: Language) -> str:
-        """The card of ``arxiv_id``, or where to find it if the digest does not hold it."""
-        paper = self.service.paper(arxiv_id)
+    async def paper_card(self, arxiv_id: str, lang: Language, *, admin: bool = False) -> str:
+        """The card of ``arxiv_id``, or where to find it if the digest does not hold it.
+        Drafts exist only for ``admin``s, marked as drafts."""
+        paper = self.service.paper(arxiv_id, drafts=admin)
         if paper is None:
             return views.unknown_paper(arxiv_id, lang)
         weeks = await self.service.issues_of_paper(paper.arxiv_id)
@@ -170,6 +212,7 @@ class ReaderHandlers:
             public_url=settings.public_url,
             budget=budget,
             templates=self.service.templates,
+            draft=paper.status is not Status.READY,
         )
 
     def results(self, text: str, page: int, lang: Language) -> views.Reply:
@@ -205,14 +248,29 @@ class ReaderHandlers:
             return
         try:
             week = Week.parse(arg)
-        except WeekError as exc:
-            await self.replies.reply(update, context, t(lang, "week_bad", error=exc))
+        except WeekError:
+            await self.replies.reply(update, context, t(lang, "week_bad", arg=arg))
             return
         issue = await self.service.published_issue(week)
         if issue is None:
             await self.replies.reply(update, context, t(lang, "week_unpublished", week=week))
             return
         await self.send_issue(update, context, issue, lang)
+
+    async def top(self, update: Update, context: Context) -> None:
+        """/top [month|year]: the highest-scored papers of published issues."""
+        lang = await self.replies.lang_of(update.effective_user)
+        arg = command_argument(update.effective_message).lower()
+        period = TOP_PERIODS.get(arg)
+        if period is None:
+            await self.replies.reply(update, context, t(lang, "top_usage"))
+            return
+        since = None
+        if period != "all":
+            today = dt.datetime.now(ZoneInfo(self.service.settings.timezone)).date()
+            since = today - dt.timedelta(days=30 if period == "month" else 365)
+        entries = await self.service.top_papers(since, limit=TOP_SIZE)
+        await self.replies.reply(update, context, views.top_list(entries, period, lang))
 
     async def send_issue(
         self, update: Update, context: Context, issue: Issue, lang: Language
@@ -222,14 +280,9 @@ class ReaderHandlers:
         if chat is None:
             return
         for part in self.service.content_for(issue).telegram(lang):
-            send = functools.partial(
-                context.bot.send_message,
-                chat.id,
-                part,
-                parse_mode=ParseMode.HTML,
-                link_preview_options=NO_PREVIEW,
+            await context.bot.send_message(
+                chat.id, part, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
             )
-            await retrying(send)
 
     # -- subscriptions and language ---------------------------------------------------------
 
@@ -248,9 +301,21 @@ class ReaderHandlers:
         except ValueError:
             await self.replies.reply(update, context, t(lang, "subscribe_usage"))
             return
-        await self.service.subscribe_telegram(str(chat.id), wanted)
+        before = await self.service.telegram_subscription(str(chat.id))
+        if before is not None and before.status == ACTIVE:
+            key = "already_subscribed" if before.lang is wanted else "subscription_changed"
+            if before.lang is not wanted:
+                await self.service.subscribe_telegram(str(chat.id), wanted)
+            await self.replies.reply(
+                update, context, t(lang, key, language=lang_name(wanted, lang))
+            )
+            return
+        sub = await self.service.subscribe_telegram(str(chat.id), wanted)
         text = t(lang, "subscribed", language=lang_name(wanted, lang))
         await self.replies.reply(update, context, text)
+        # the latest issue at once (once, through the ledger), without holding up this chat
+        destination = Destination(Channel.TELEGRAM, str(chat.id), wanted, sub.id)
+        context.application.create_task(self.service.welcome(destination), update=update)
 
     async def unsubscribe(self, update: Update, context: Context) -> None:
         chat = update.effective_chat

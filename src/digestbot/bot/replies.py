@@ -1,15 +1,14 @@
-"""How the bot answers: one message per reply, fitted, 429s sat out, threaded in groups.
+"""How the bot answers: one message per reply, fitted, threaded in groups.
 
 `Replies` is what every handler shares: the reader's language, who is an admin, sending a
 new message, editing the one whose button was pressed, refusing admin commands politely.
+Pacing (each chat's limit, the global one, a 429 from elsewhere) is the bot's rate limiter's
+job (`digestbot.bot.limiter`): no handler sleeps.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from telegram import (
     Bot,
@@ -22,38 +21,21 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, RetryAfter
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from digestbot.bot.texts import t
 from digestbot.bot.views import Keyboard, Reply, fit
-from digestbot.delivery.telegram import retry_after_seconds
 from digestbot.models import Language
 from digestbot.service import Service
 
-__all__ = ["MAX_RETRY_WAIT", "NO_PREVIEW", "Context", "Replies", "markup", "retrying"]
+__all__ = ["NO_PREVIEW", "Context", "Replies", "markup"]
 
 log = logging.getLogger("digestbot.bot")
 
 Context = ContextTypes.DEFAULT_TYPE
-T = TypeVar("T")
 
-MAX_RETRY_WAIT = 30.0
-"""A reply sits out a 429 at most this long before giving up."""
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-
-
-async def retrying(call: Callable[[], Awaitable[T]]) -> T:
-    """Run one Bot API call, sitting out short 429 answers (Telegram's flood control)."""
-    for attempt in range(3):
-        try:
-            return await call()
-        except RetryAfter as exc:
-            wait = retry_after_seconds(exc)
-            if attempt == 2 or wait > MAX_RETRY_WAIT:
-                raise
-            await asyncio.sleep(wait)
-    raise AssertionError("unreachable")
 
 
 def markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
@@ -101,15 +83,13 @@ class Replies:
             if reply_to is not None
             else None
         )
-        return await retrying(
-            lambda: bot.send_message(
-                chat_id,
-                text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup(view.keyboard),
-                link_preview_options=NO_PREVIEW,
-                reply_parameters=parameters,
-            )
+        return await bot.send_message(
+            chat_id,
+            text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup(view.keyboard),
+            link_preview_options=NO_PREVIEW,
+            reply_parameters=parameters,
         )
 
     async def reply(self, update: Update, context: Context, reply: str | Reply) -> Message | None:
@@ -129,13 +109,11 @@ class Replies:
             return
         view = reply if isinstance(reply, Reply) else Reply(reply)
         try:
-            await retrying(
-                lambda: query.edit_message_text(
-                    fit(view.html),
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=markup(view.keyboard),
-                    link_preview_options=NO_PREVIEW,
-                )
+            await query.edit_message_text(
+                fit(view.html),
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup(view.keyboard),
+                link_preview_options=NO_PREVIEW,
             )
         except BadRequest as exc:
             if not _is_unmodified(exc):

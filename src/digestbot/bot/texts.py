@@ -11,7 +11,18 @@ from typing import Final
 from digestbot.models import Language
 from digestbot.render.text import escape_html
 
-__all__ = ["ADMIN_COMMANDS", "COMMANDS", "TEXTS", "Html", "count", "lang_name", "t", "ui_lang"]
+__all__ = [
+    "ADMIN_COMMANDS",
+    "COMMANDS",
+    "TEXTS",
+    "Html",
+    "count",
+    "lang_name",
+    "note",
+    "t",
+    "term",
+    "ui_lang",
+]
 
 
 class Html(str):
@@ -33,10 +44,13 @@ _HELP_EN = (
     "/paper 2404.08634 or /paper feedback attention\n"
     "/latest — the latest issue\n"
     "/week &lt;week&gt; — one issue, e.g. /week 2024-W16 or /week 2024-04-17\n"
+    "/top [month|year] — the highest-scored papers of published issues\n"
     "/subscribe [zh|en|both] — get every issue here\n"
     "/unsubscribe — stop getting issues\n"
     "/lang [zh|en] — the language I reply in\n"
-    "/help — this message"
+    "/help — this message\n"
+    "\n"
+    "Or just write a few keywords: I search the digest for them."
 )
 _HELP_ZH = (
     "<b>每周AI论文速递</b> · Weekly AI Papers\n"
@@ -46,10 +60,13 @@ _HELP_ZH = (
     "/paper 2404.08634 或 /paper 反馈注意力\n"
     "/latest — 最新一期\n"
     "/week &lt;周&gt; — 指定一期，例如 /week 2024-W16 或 /week 2024-04-17\n"
+    "/top [month|year] — 已发布各期中得分最高的论文\n"
     "/subscribe [zh|en|both] — 在这里接收每一期\n"
     "/unsubscribe — 取消订阅\n"
     "/lang [zh|en] — 切换回复语言\n"
-    "/help — 显示本帮助"
+    "/help — 显示本帮助\n"
+    "\n"
+    "也可以直接发几个关键词，我会在速递中搜索。"
 )
 
 TEXTS: Final[dict[Language, dict[str, str]]] = {
@@ -61,11 +78,11 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
             "/status — last issue, subscribers, backlog, next run"
         ),
         "unknown_command": "I don't know that command. Send /help to see what I can do.",
-        "plain_text": (
-            "To find a paper, send /paper followed by an arXiv id or keywords, "
-            "e.g. /paper 2404.08634. /help lists everything I can do."
-        ),
         "error": "Sorry, something went wrong. Please try again in a moment.",
+        "slow_down": (
+            "You are sending commands faster than I can answer, so I skipped the last ones. "
+            "Wait a few seconds, then send one again."
+        ),
         "group_only_private": (
             "Subscriptions are private: send /subscribe to me in a private chat: "
             '<a href="{url}">@{bot}</a>'
@@ -98,14 +115,26 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
         "code": "Code",
         "project": "Project",
         "in_issues": "In the digest: {issues}",
-        "not_in_issue": "Not in a published issue yet.",
+        "not_in_issue": "Coming in the next issue.",
+        "draft": "📝 Draft: not published, only admins see it.",
+        "top_head": "🏆 <b>Top papers {period}</b>",
+        "top_all": "of all published issues",
+        "top_month": "of the last 30 days",
+        "top_year": "of the last 12 months",
+        "top_line": "{n}. <b>{title}</b>\n▲ {score} · {week}",
+        "top_none": "No issue has been published yet. Come back on Saturday!",
+        "top_none_period": "No paper of a published issue {period}. Send /top for all of them.",
+        "top_usage": "Send /top, /top month or /top year.",
         # issues
         "latest_none": "No issue has been published yet. Come back on Saturday!",
         "week_usage": (
             "Send /week followed by a week, e.g. /week 2024-W16 or a date inside it, "
             "/week 2024-04-17."
         ),
-        "week_bad": "{error}",
+        "week_bad": (
+            "“{arg}” is not a week. Send an ISO week like /week 2024-W16, or a date inside "
+            "it like /week 2024-04-17."
+        ),
         "week_unpublished": "Issue {week} has not been published. Send /latest for the newest.",
         # subscriptions and language
         "subscribe_usage": "Send /subscribe zh, /subscribe en or /subscribe both.",
@@ -113,6 +142,11 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
             "✅ Subscribed ({language}). Each new issue will arrive in this chat. "
             "Send /unsubscribe to stop."
         ),
+        "already_subscribed": (
+            "You are already subscribed ({language}): each new issue arrives in this chat. "
+            "Send /unsubscribe to stop."
+        ),
+        "subscription_changed": "✅ Your subscription is now in {language}.",
         "unsubscribed": "You are unsubscribed. Send /subscribe to get issues again.",
         "not_subscribed": "You were not subscribed. Send /subscribe to get every issue here.",
         "lang_pick": "Which language should I reply in?",
@@ -134,6 +168,44 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
         "publishing": "⏳ Publishing {week}…",
         "published": "✅ {week}: done, see the report below.",
         "publish_failed": "⚠️ {week} could not be published: {error}",
+        "publish_bad_week": (
+            "“{arg}” is not a week. Send /publish 2024-W16, or a date inside the week like "
+            "/publish 2024-04-17, or /publish alone for the next unpublished week."
+        ),
+        "publish_nothing": (
+            "Nothing to publish: no week has ready papers that were not published yet. "
+            "Import papers and set them ready first."
+        ),
+        "publish_refused": (
+            "⚠️ {week} cannot be published: it holds invalid or draft papers. Fix them in "
+            "the content store (<code>digestbot check</code> lists them):\n{details}"
+        ),
+        "report_title": "{week} {title}: {papers}",
+        "report_channel": (
+            "{channel}: {sent} sent, {retried} retried, {failed} failed, {skipped} skipped"
+        ),
+        "report_waiting": ", {n} waiting to retry",
+        "report_failure": "  failed {channel} {address}: {error}",
+        "report_done": "{week} published in {seconds} s.",
+        "report_unfinished": (
+            "{week} is not finished: the remaining deliveries are retried from the ledger "
+            "(by <code>digestbot run</code>, or send /publish {week} again)."
+        ),
+        "note_preview": (
+            "No channel or subscriber is configured yet: one preview copy per language "
+            "went to the outbox folder (DIGESTBOT_OUTBOX_DIR)."
+        ),
+        "note_no_token": (
+            "No Telegram token (DIGESTBOT_TELEGRAM__TOKEN): Telegram messages were written "
+            "to the outbox folder instead of being sent."
+        ),
+        "note_no_smtp": (
+            "No SMTP host (DIGESTBOT_SMTP__HOST): emails were written to the outbox folder "
+            "as .eml files instead of being sent."
+        ),
+        "note_failures": (
+            "Failures are recorded in the deliveries table (status failed, last_error)."
+        ),
         "cancelled": "Cancelled: {week} was not published.",
         "report_head": "<b>Delivery report</b>",
         "status_head": "<b>Status</b>",
@@ -154,11 +226,8 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
             "/status — 最新一期、订阅数、待发队列、下次运行"
         ),
         "unknown_command": "我不认识这个命令。发送 /help 查看我能做什么。",
-        "plain_text": (
-            "查找论文请发送 /paper 加 arXiv 编号或关键词，例如 /paper 2404.08634。"
-            "发送 /help 查看全部命令。"
-        ),
         "error": "抱歉，出了点问题，请稍后再试。",
+        "slow_down": "你发得太快了，我跳过了刚才的几条。请等几秒钟再发。",
         "group_only_private": (
             '订阅只在私聊中进行：请在与我的私聊里发送 /subscribe：<a href="{url}">@{bot}</a>'
         ),
@@ -187,17 +256,33 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
         "code": "代码",
         "project": "项目主页",
         "in_issues": "收录于：{issues}",
-        "not_in_issue": "尚未收录于已发布的期刊。",
+        "not_in_issue": "下一期将收录。",
+        "draft": "📝 草稿：尚未发布，仅管理员可见。",
+        "top_head": "🏆 <b>{period}得分最高的论文</b>",
+        "top_all": "所有已发布各期中",
+        "top_month": "近 30 天",
+        "top_year": "近 12 个月",
+        "top_line": "{n}. <b>{title}</b>\n▲ {score} · {week}",
+        "top_none": "还没有发布过任何一期，周六再来看看吧！",
+        "top_none_period": "{period}没有已发布的论文。发送 /top 查看全部。",
+        "top_usage": "请发送 /top、/top month 或 /top year。",
         "latest_none": "还没有发布过任何一期，周六再来看看吧！",
         "week_usage": (
             "请发送 /week 加一周，例如 /week 2024-W16，或这一周内的日期 /week 2024-04-17。"
         ),
-        "week_bad": "{error}",
+        "week_bad": (
+            "“{arg}”不是一个有效的周。请发送 ISO 周，例如 /week 2024-W16，"
+            "或这一周内的日期，例如 /week 2024-04-17。"
+        ),
         "week_unpublished": "{week} 这一期尚未发布。发送 /latest 查看最新一期。",
         "subscribe_usage": "请发送 /subscribe zh、/subscribe en 或 /subscribe both。",
         "subscribed": (
             "✅ 已订阅（{language}）。每期新内容都会发到这个聊天。发送 /unsubscribe 可随时取消。"
         ),
+        "already_subscribed": (
+            "你已经订阅了（{language}），每期新内容都会发到这个聊天。发送 /unsubscribe 可取消。"
+        ),
+        "subscription_changed": "✅ 订阅语言已改为{language}。",
         "unsubscribed": "已取消订阅。发送 /subscribe 可重新订阅。",
         "not_subscribed": "你还没有订阅。发送 /subscribe 即可在这里接收每一期。",
         "lang_pick": "你希望我用哪种语言回复？",
@@ -216,6 +301,40 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
         "publishing": "⏳ 正在发布 {week}…",
         "published": "✅ {week}：已完成，报告见下方。",
         "publish_failed": "⚠️ {week} 无法发布：{error}",
+        "publish_bad_week": (
+            "“{arg}”不是一个有效的周。请发送 /publish 2024-W16，或这一周内的日期，"
+            "例如 /publish 2024-04-17；只发 /publish 则发布下一个尚未发布的周。"
+        ),
+        "publish_nothing": (
+            "没有可发布的内容：没有哪一周有尚未发布的就绪论文。请先导入论文并标记为 ready。"
+        ),
+        "publish_refused": (
+            "⚠️ {week} 无法发布：其中有无效或草稿状态的论文。请在内容库中修正"
+            "（<code>digestbot check</code> 会列出它们）：\n{details}"
+        ),
+        "report_title": "{week} {title}：{papers}",
+        "report_channel": (
+            "{channel}：已发送 {sent}，重试 {retried}，失败 {failed}，跳过 {skipped}"
+        ),
+        "report_waiting": "，{n} 条等待重试",
+        "report_failure": "  失败 {channel} {address}：{error}",
+        "report_done": "{week} 已发布，用时 {seconds} 秒。",
+        "report_unfinished": (
+            "{week} 尚未发完：剩余的发送会从发送记录中继续重试"
+            "（由 <code>digestbot run</code> 负责，或再次发送 /publish {week}）。"
+        ),
+        "note_preview": (
+            "还没有配置任何频道或订阅者：每种语言的一份预览已写入发件箱目录"
+            "（DIGESTBOT_OUTBOX_DIR）。"
+        ),
+        "note_no_token": (
+            "没有 Telegram 令牌（DIGESTBOT_TELEGRAM__TOKEN）："
+            "Telegram 消息写入了发件箱目录，没有发送。"
+        ),
+        "note_no_smtp": (
+            "没有 SMTP 服务器（DIGESTBOT_SMTP__HOST）：邮件以 .eml 文件写入了发件箱目录，没有发送。"
+        ),
+        "note_failures": "失败记录在 deliveries 表中（status 为 failed，原因见 last_error）。",
         "cancelled": "已取消：{week} 没有发布。",
         "report_head": "<b>发送报告</b>",
         "status_head": "<b>状态</b>",
@@ -245,6 +364,7 @@ COMMANDS: Final[dict[Language, tuple[tuple[str, str], ...]]] = {
         ("paper", "Find a paper by arXiv id, link or keywords"),
         ("latest", "The latest issue"),
         ("week", "One issue, e.g. /week 2024-W16"),
+        ("top", "Top papers: all, month or year"),
         ("subscribe", "Get every issue here (zh, en or both)"),
         ("unsubscribe", "Stop getting issues"),
         ("lang", "Reply language: zh or en"),
@@ -254,6 +374,7 @@ COMMANDS: Final[dict[Language, tuple[tuple[str, str], ...]]] = {
         ("paper", "按 arXiv 编号、链接或关键词查找论文"),
         ("latest", "最新一期"),
         ("week", "指定一期，例如 /week 2024-W16"),
+        ("top", "得分最高的论文：全部、month 或 year"),
         ("subscribe", "在这里接收每一期（zh、en 或 both）"),
         ("unsubscribe", "取消订阅"),
         ("lang", "回复语言：zh 或 en"),
@@ -272,6 +393,44 @@ ADMIN_COMMANDS: Final[dict[Language, tuple[tuple[str, str], ...]]] = {
         ("status", "管理员：最新一期、订阅数、待发队列"),
     ),
 }
+
+
+_TERMS: Final[dict[Language, dict[str, str]]] = {
+    Language.EN: {},  # English shows the names as they are stored
+    Language.ZH: {
+        "telegram": "Telegram",
+        "email": "邮件",
+        "archive": "归档",
+        "active": "已订阅",
+        "pending": "待确认",
+        "unsubscribed": "已退订",
+        "bounced": "退信",
+        "blocked": "已屏蔽",
+        "sending": "发送中",
+        "published": "已发布",
+    },
+}
+
+_NOTES: Final[tuple[tuple[str, str], ...]] = (
+    ("No channel or subscriber is configured yet", "note_preview"),
+    ("No Telegram token", "note_no_token"),
+    ("No SMTP host", "note_no_smtp"),
+    ("Failures are recorded", "note_failures"),
+)
+"""The service's report notes (English, for the CLI) by how they start, and their texts."""
+
+
+def term(lang: Language, name: str) -> str:
+    """A stored name (channel, subscriber or issue status) as the user reads it."""
+    return _TERMS[ui_lang(lang)].get(name, name)
+
+
+def note(lang: Language, text: str) -> str:
+    """A publish report's note in ``lang`` (HTML); an unknown note is shown as it is."""
+    for start, key in _NOTES:
+        if text.startswith(start):
+            return t(lang, key)
+    return escape_html(text)
 
 
 def lang_name(lang: Language, shown_in: Language) -> str:

@@ -10,11 +10,13 @@ the autoescaping Telegram templates of `digestbot.render` (the /paper card is
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from digestbot.bot.texts import Html, count, t, ui_lang
+from digestbot.bot.texts import Html, count, note, t, term, ui_lang
+from digestbot.errors import DigestbotError, IssueRefused, NothingToPublish, WeekError
 from digestbot.models import Language, Paper
 from digestbot.render.telegram import MESSAGE_LIMIT, visible_len, visible_text
 from digestbot.render.templates import Templates, default_templates
@@ -40,11 +42,13 @@ __all__ = [
     "lang_picker",
     "link",
     "paper_card",
+    "publish_error",
     "publish_preview",
     "search_echo",
     "search_results",
     "status_text",
     "subscribe_in_private",
+    "top_list",
     "unknown_paper",
 ]
 
@@ -175,8 +179,10 @@ def paper_card(
     public_url: str,
     budget: SummaryBudget,
     templates: Templates | None = None,
+    draft: bool = False,
 ) -> str:
-    """One paper: both titles, id and date, the summary in ``lang``, links, its issues.
+    """One paper: both titles, id and date, the summary in ``lang``, links, its issues
+    (or "coming in the next issue"; a ``draft``, which only admins see, says so).
 
     Rendered with ``telegram/card.html.j2`` (autoescaped; overridable like the issue
     templates).
@@ -191,7 +197,9 @@ def paper_card(
     if paper.links.project:
         links.append(CardLink(paper.links.project, t(ui, "project")))
     links.append(CardLink(paper.hf_url, "HF"))
-    if weeks:
+    if draft:
+        footer = t(ui, "draft")
+    elif weeks:
         issues = ", ".join(link(f"{public_url}/issues/{w}", w) for w in weeks)
         footer = t(ui, "in_issues", issues=Html(issues))
     else:
@@ -252,20 +260,41 @@ def search_results(found: SearchPage, text: str, page: int, key: str, lang: Lang
     return Reply("\n".join(lines), tuple(rows))
 
 
+def top_list(entries: Sequence[tuple[Paper, str]], period: str, lang: Language) -> Reply:
+    """/top: the highest-scored papers of published issues, with score and issue, and a
+    button per paper. ``period`` is ``all``, ``month`` or ``year``."""
+    ui = ui_lang(lang)
+    span = t(ui, f"top_{period}")
+    if not entries:
+        if period == "all":
+            return Reply(t(ui, "top_none"))
+        return Reply(t(ui, "top_none_period", period=Html(span)))
+    lines = [t(ui, "top_head", period=Html(span)), ""]
+    rows: list[tuple[Button, ...]] = []
+    for number, (paper, week) in enumerate(entries, start=1):
+        title = paper.title_zh if ui is Language.ZH and paper.title_zh else paper.title_en
+        short = truncate_utf16(title, TITLE_UNITS)
+        lines.append(t(ui, "top_line", n=number, title=short, score=paper.score, week=week))
+        label = truncate_utf16(f"{number}. {title}", BUTTON_UNITS)
+        rows.append((Button(label, f"p:{paper.arxiv_id}"),))
+    return Reply("\n".join(lines), tuple(rows))
+
+
 # -- admins ---------------------------------------------------------------------------------
 
 
-def publish_preview(report: PublishReport, lang: Language) -> Reply:
-    """/publish: what would go out, with a publish button first and a cancel button second."""
+def publish_preview(report: PublishReport, lang: Language, title: str | None = None) -> Reply:
+    """/publish: what would go out, with a publish button first and a cancel button second.
+    ``title``: the issue's title in ``lang`` (the report carries the Chinese one)."""
     head = t(
         lang,
         "publish_preview",
         week=report.week,
-        title=report.title,
+        title=title or report.title,
         papers=count(lang, "papers", report.papers),
         destinations=count(lang, "destinations", len(report.destinations)),
     )
-    html = "\n".join([head, *(escape_html(note) for note in report.notes)])
+    html = "\n".join([head, *(note(lang, text) for text in report.notes)])
     buttons = (
         Button(t(lang, "publish_button"), f"pub:{report.week}"),
         Button(t(lang, "cancel_button"), f"cancel:{report.week}"),
@@ -273,9 +302,63 @@ def publish_preview(report: PublishReport, lang: Language) -> Reply:
     return Reply(html, (buttons,))
 
 
-def delivery_report(report: PublishReport, lang: Language) -> str:
-    """After a confirmed publish: the report's lines under a heading."""
-    return "\n".join([t(lang, "report_head"), *(escape_html(line) for line in report.lines())])
+_REFUSED_HEAD = re.compile(r"^(\d{4}-W\d{2})\b.*?cannot be (?:sent|published): ")
+
+
+def publish_error(error: DigestbotError, week: str, lang: Language) -> str:
+    """Why /publish ``week`` (or its button) did not go ahead, in ``lang``.
+
+    Problems with content files stay as the store reports them (``path:line: field:
+    message``): that is what the editor searches for."""
+    if isinstance(error, WeekError):
+        return t(lang, "publish_bad_week", arg=week)
+    if isinstance(error, NothingToPublish):
+        return t(lang, "publish_nothing")
+    if isinstance(error, IssueRefused):
+        text = str(error)
+        head = _REFUSED_HEAD.match(text)
+        details = "\n".join(f"• {p}" for p in text[head.end() if head else 0 :].split("; "))
+        shown = week or (head.group(1) if head else "")
+        return t(lang, "publish_refused", week=shown, details=details)
+    return t(lang, "publish_failed", week=week, error=error)
+
+
+def delivery_report(report: PublishReport, lang: Language, title: str | None = None) -> str:
+    """After a confirmed publish: per channel what was sent, failures, notes, the outcome.
+    ``title``: the issue's title in ``lang`` (the report carries the Chinese one)."""
+    lines = [
+        t(lang, "report_head"),
+        t(
+            lang,
+            "report_title",
+            week=report.week,
+            title=title or report.title,
+            papers=count(lang, "papers", report.papers),
+        ),
+    ]
+    for name, c in sorted(report.channels.items()):
+        line = t(
+            lang,
+            "report_channel",
+            channel=term(lang, name),
+            sent=c.sent,
+            retried=c.retried,
+            failed=c.failed,
+            skipped=c.skipped,
+        )
+        if c.pending:
+            line += t(lang, "report_waiting", n=c.pending)
+        lines.append(line)
+    for channel, address, error in report.failures:
+        lines.append(
+            t(lang, "report_failure", channel=term(lang, channel), address=address, error=error)
+        )
+    lines.extend(note(lang, text) for text in report.notes)
+    if report.complete:
+        lines.append(t(lang, "report_done", week=report.week, seconds=f"{report.seconds:.1f}"))
+    else:
+        lines.append(t(lang, "report_unfinished", week=report.week))
+    return "\n".join(lines)
 
 
 def status_text(report: StatusReport, lang: Language) -> str:
@@ -285,7 +368,7 @@ def status_text(report: StatusReport, lang: Language) -> str:
     if issue is None:
         lines.append(t(lang, "status_no_issue"))
     else:
-        state = escape_html(issue.status)
+        state = escape_html(term(lang, issue.status))
         if issue.published_at is not None:
             state = t(lang, "published_at", when=issue.published_at.strftime("%Y-%m-%d %H:%M UTC"))
         title = issue.title_zh if ui_lang(lang) is Language.ZH else issue.title_en
@@ -301,7 +384,8 @@ def status_text(report: StatusReport, lang: Language) -> str:
         )
     if report.subscribers:
         counts = ", ".join(
-            f"{channel} {status} {n}" for (channel, status), n in sorted(report.subscribers.items())
+            f"{term(lang, channel)} {term(lang, status)} {n}"
+            for (channel, status), n in sorted(report.subscribers.items())
         )
         lines.append(t(lang, "status_subscribers", counts=counts))
     else:

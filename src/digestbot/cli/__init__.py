@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -47,9 +48,15 @@ def _with_service(settings: Settings, work: Callable[[Service], Awaitable[T]]) -
 
 @contextlib.contextmanager
 def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
-    """SIGTERM / SIGINT set ``stop`` instead of killing the process mid-send."""
+    """SIGTERM / SIGINT set ``stop`` instead of killing the process mid-send.
+
+    Only the main thread can take signals: a command run on another thread (a caller
+    embedding the CLI) keeps the default behaviour."""
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     try:

@@ -240,9 +240,9 @@ class Ledger:
             row = (await conn.execute(select(issues).where(issues.c.id == row.id))).one()
         return _issue(row)
 
-    async def plan_one(self, issue_id: int, destination: Destination, transport: str) -> bool:
-        """One pending row of an already planned issue for one more destination (a new
-        subscriber's welcome copy). The issue keeps its status; the unique key makes this
+    async def plan_welcome(self, issue_id: int, destination: Destination, transport: str) -> bool:
+        """One pending row of an issue already planned or published, for one new subscriber
+        (their welcome copy). The issue keeps its status; the unique key makes this
         idempotent, so a destination never gets the issue twice. True if the row is new."""
         now = utcnow()
         async with self.engine.begin() as conn:
@@ -554,7 +554,7 @@ class Ledger:
 
     async def unfinished_issues(self) -> list[IssueRecord]:
         """Issues still being sent, and published ones with rows left to send (a new
-        subscriber's welcome copy planned by :meth:`plan_one`)."""
+        subscriber's welcome copy planned by :meth:`plan_welcome`)."""
         left = select(deliveries.c.issue_id).where(deliveries.c.status.in_([PENDING, SENDING]))
         async with self.engine.connect() as conn:
             rows = (

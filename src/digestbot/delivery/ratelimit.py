@@ -32,7 +32,15 @@ from typing import Literal
 
 from digestbot.settings import TelegramSettings
 
-__all__ = ["GLOBAL", "ChatKind", "LimiterStats", "RateLimiter", "TokenBucket", "chat_kind"]
+__all__ = [
+    "GLOBAL",
+    "REPLY_HEADROOM",
+    "ChatKind",
+    "LimiterStats",
+    "RateLimiter",
+    "TokenBucket",
+    "chat_kind",
+]
 
 GLOBAL = "global"
 """The scope every message shares (Telegram's ~30 messages/second per bot)."""
@@ -44,6 +52,10 @@ Sleep = Callable[[float], Awaitable[None]]
 IDLE_CHAT_SECONDS = 60.0
 """A chat we have not written to for this long has a full bucket at Telegram: a 429 on
 its first message was refused by the global limit, or by a 429 we can't explain."""
+REPLY_HEADROOM = 1.0
+"""Tokens a reply may borrow from its chat's bucket: our bucket paces broadcasts one at a
+time, Telegram lets a private chat take a burst of about three messages; replies use two
+of them and leave one for network jitter (a request that arrives late)."""
 GLOBAL_EVIDENCE = 3
 GLOBAL_EVIDENCE_SECONDS = 2.0
 
@@ -78,10 +90,12 @@ class TokenBucket:
             self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
 
-    def wait_time(self, now: float) -> float:
-        """Seconds until a message may go (0.0: now)."""
+    def wait_time(self, now: float, headroom: float = 0.0) -> float:
+        """Seconds until a message may go (0.0: now); ``headroom`` tokens may be borrowed
+        (the bucket goes below zero and later messages wait longer)."""
         self._refill(now)
-        wait = 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+        need = 1.0 - headroom
+        wait = 0.0 if self.tokens >= need else (need - self.tokens) / self.rate
         return max(wait, self.paused_until - now, 0.0)
 
     def take(self, now: float) -> None:
@@ -276,7 +290,25 @@ class RateLimiter:
 
     async def acquire(self, chat_id: str | int, kind: ChatKind | None = None) -> None:
         """Wait until a message to ``chat_id`` keeps the chat's and the global limit."""
-        key = str(chat_id)
+        await self._acquire(str(chat_id), kind, headroom=0.0, urgent=False)
+
+    async def acquire_reply(self, chat_id: str | int | None = None) -> None:
+        """Wait until a reply to a user (the bot shell's messages) may go.
+
+        A reply keeps its chat's limit too, but may borrow :data:`REPLY_HEADROOM` tokens
+        (a conversation's few messages fit in Telegram's per-chat burst), and goes ahead
+        of queued broadcast messages for the global token, so a user is answered promptly
+        during a fan-out while both together keep the global limit. Without ``chat_id``
+        (a call that names no chat) only the global token is taken."""
+        if chat_id is None:
+            await self._gate.take(urgent=True)
+            self.stats.granted += 1
+            return
+        await self._acquire(str(chat_id), None, headroom=REPLY_HEADROOM, urgent=True)
+
+    async def _acquire(
+        self, key: str, kind: ChatKind | None, *, headroom: float, urgent: bool
+    ) -> None:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new asyncio.run: locks of the old loop can't be used
             self._loop = loop
@@ -288,11 +320,11 @@ class RateLimiter:
         scope = self._scope(key, kind)
         async with scope.lock:
             while True:
-                wait = scope.bucket.wait_time(self._clock())
+                wait = scope.bucket.wait_time(self._clock(), headroom)
                 if wait > 0.0:
                     await self._sleep(wait)
                     continue
-                await self._gate.take()
+                await self._gate.take(urgent=urgent)
                 now = self._clock()
                 if scope.bucket.paused(now):
                     continue  # penalised while queued: that global token is spent, wait again
@@ -300,16 +332,6 @@ class RateLimiter:
                 scope.previous_grant, scope.last_grant = scope.last_grant, now
                 self.stats.granted += 1
                 return
-
-    async def acquire_reply(self) -> None:
-        """Wait for a global token for a reply to a user (the bot shell's messages).
-
-        Replies skip the per-chat pacing (that is for a broadcast's steady stream; a
-        conversation's few messages fit in Telegram's per-chat burst) and go ahead of
-        queued broadcast messages, so a user is answered promptly during a fan-out while
-        both together keep the global limit."""
-        await self._gate.take(urgent=True)
-        self.stats.granted += 1
 
     def penalize(self, scope: str | int, seconds: float) -> None:
         """Send nothing to ``scope`` (a chat id, or ``GLOBAL`` for everyone) for ``seconds``."""

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from digestbot import metrics
 from digestbot.errors import DigestbotError, ExpiredToken, SubscriberError, TokenError
-from digestbot.models import Channel, Language
+from digestbot.models import Channel, Destination, Language
 from digestbot.subscribers import Subscriber, normalize_email
 from digestbot.web.formlimit import FormRateLimiter
 from digestbot.web.guard import CSP
@@ -254,7 +254,9 @@ class Subscriptions:
 
     async def send_latest_issue(self, sub: Subscriber) -> None:
         try:
-            week = await self.service.send_latest_issue(sub)
+            week = await self.service.welcome(
+                Destination(sub.channel, sub.address, sub.lang, sub.id)
+            )
         except DigestbotError as exc:
             log.warning("confirm: the latest issue was not sent (%s)", type(exc).__name__)
         else:
