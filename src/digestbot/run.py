@@ -94,6 +94,8 @@ async def run_forever(
                 log_level="warning",
                 lifespan="off",
                 access_log=False,
+                # the web app reads forwarded headers itself, from trusted proxies only
+                proxy_headers=False,
             )
             server = _Server(config)
             serving = asyncio.create_task(server.serve())

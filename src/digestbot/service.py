@@ -20,6 +20,7 @@ from digestbot.content import index_child
 from digestbot.content.search import Query, SearchIndex, SearchResult, parse_query
 from digestbot.content.store import ContentStore, Problem, Snapshot, trim_heap
 from digestbot.db.engine import at_head, upgrade, upgrade_in_child
+from digestbot.db.mail_limits import ConfirmationMailLimits, Verdict
 from digestbot.db.tables import bot_users, chat_migrations, scheduler_runs
 from digestbot.delivery.ledger import Delivery, IssueRecord, Ledger
 from digestbot.delivery.mailer import Mailer
@@ -27,7 +28,7 @@ from digestbot.delivery.publisher import DrainStats, Publisher
 from digestbot.delivery.ratelimit import RateLimiter
 from digestbot.delivery.senders import Content, RenderOptions, Sender, mail_domain
 from digestbot.errors import IssueRefused, NothingToPublish
-from digestbot.metrics import record_delivery, time_publish
+from digestbot.metrics import record_delivery, record_subscribe, time_publish
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
 from digestbot.render.confirm import render_confirmation
 from digestbot.render.templates import Templates
@@ -157,6 +158,7 @@ class Service:
         self.mailer = mailer
         self.ledger = Ledger(engine)
         self.subscribers = Subscribers(engine)
+        self.mail_limits = ConfirmationMailLimits(engine, settings.confirm_mails_per_hour)
         self.tokens = Tokens(
             settings.secret_key.get_secret_value(), settings.confirm_token_hours * 3600
         )
@@ -635,6 +637,11 @@ class Service:
         if existing is not None and existing.status == ACTIVE:
             return
         await self.subscribers.upsert(Channel.EMAIL, address, lang, PENDING, confirmed=False)
+        verdict = await self.mail_limits.admit(address)
+        if verdict is not Verdict.SEND:
+            log.info("subscribe: no confirmation mail sent (%s)", verdict.value)
+            record_subscribe("mail_limited")
+            return
         token = self.tokens.confirm_token(address, lang)
         url = f"{self.settings.public_url}/confirm/{token}"
         msg = render_confirmation(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -15,6 +16,8 @@ from pydantic_settings import SettingsError as SourceError
 
 from digestbot.errors import SettingsError
 from digestbot.models import Language
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _CRON_FIELD = re.compile(r"^[\w*/,\-?#LW]+$")
 
@@ -68,6 +71,29 @@ class SmtpSettings(BaseModel):
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Proxies (IPs or CIDRs) whose X-Forwarded-For / Forwarded headers are believed."""
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """``/metrics`` on this port of ``host`` (served by ``digestbot run``), not the public one."""
+    metrics_token: SecretStr | None = None
+    """``/metrics`` on the public port, for ``Authorization: Bearer <token>`` only."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network: write it like "
+                    '["127.0.0.1", "10.0.0.0/8"]'
+                ) from None
+        return [item.strip() for item in v]
+
+    @property
+    def trusted_networks(self) -> tuple[IPNetwork, ...]:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
 
 
 class LlmSettings(BaseModel):
@@ -119,6 +145,8 @@ class Settings(BaseSettings):
     list_id: str = "weekly-ai-papers"
     confirm_token_hours: float = Field(default=72.0, gt=0)
     subscribe_rate_per_minute: int = Field(default=5, ge=1)
+    confirm_mails_per_hour: int = Field(default=100, ge=1)
+    """All confirmation mails together, per hour (each address: 1 per 10 min, 3 a day)."""
 
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
@@ -189,7 +217,11 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(f"invalid settings:\n  {_json_culprit(str(exc))}") from None
 
 
-_JSON_FIELDS = ("DIGESTBOT_TELEGRAM__CHANNELS", "DIGESTBOT_TELEGRAM__ADMINS")
+_JSON_FIELDS = (
+    "DIGESTBOT_TELEGRAM__CHANNELS",
+    "DIGESTBOT_TELEGRAM__ADMINS",
+    "DIGESTBOT_HTTP__TRUSTED_PROXIES",
+)
 
 
 def _json_culprit(fallback: str) -> str:

@@ -20,6 +20,7 @@ from digestbot import metrics
 from digestbot.errors import DigestbotError, ExpiredToken, SubscriberError, TokenError
 from digestbot.models import Channel, Language
 from digestbot.subscribers import normalize_email
+from digestbot.web.clientaddr import client_address
 from digestbot.web.formlimit import FormRateLimiter
 from digestbot.web.pages import LANG_CODES, NO_STORE, Link, Pages
 from digestbot.web.strings import Para, label, paras
@@ -36,6 +37,7 @@ class Subscriptions:
         self.pages = pages
         self.service = pages.service
         self.limiter = FormRateLimiter(pages.service.settings.subscribe_rate_per_minute, 60.0)
+        self.proxies = pages.service.settings.http.trusted_networks
 
     def routes(self) -> list[Route]:
         return [
@@ -126,8 +128,7 @@ class Subscriptions:
 
     async def subscribe(self, request: Request) -> Response:
         lang = self.pages.lang(request)
-        client = request.client.host if request.client else "unknown"
-        wait = self.limiter.hit(client)
+        wait = self.limiter.hit(client_address(request, self.proxies))
         if wait:
             metrics.record_subscribe("rate_limited")
             return self.pages.message(
