@@ -16,6 +16,8 @@ import httpx
 
 from digestbot.testing.fake_telegram import FakeTelegram
 
+WEBHOOK_KEY = "a-webhook-secret-key-of-32-bytes-or-more"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -104,8 +106,10 @@ def test_run_with_a_webhook_takes_updates_through_the_web_app(env: Path) -> None
     url = "https://digest.example/telegram/webhook"
     with FakeTelegram() as tg:
         tg.add_private_chat(4242, language_code="en")
-        environ = bot_env(tg, port, DIGESTBOT_TELEGRAM__WEBHOOK_URL=url)
-        secret = hmac.new(b"test-secret-key", b"digestbot telegram webhook", hashlib.sha256)
+        environ = bot_env(
+            tg, port, DIGESTBOT_TELEGRAM__WEBHOOK_URL=url, DIGESTBOT_SECRET_KEY=WEBHOOK_KEY
+        )
+        secret = hmac.new(WEBHOOK_KEY.encode(), b"digestbot telegram webhook", hashlib.sha256)
         secret_token = secret.hexdigest()
         proc, lines = start_run(environ, env)
         try:

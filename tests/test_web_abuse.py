@@ -235,3 +235,25 @@ def test_trusted_proxies_setting_is_checked() -> None:
 
     with pytest.raises(SettingsError, match="DIGESTBOT_HTTP__TRUSTED_PROXIES"):
         load_settings(http={"trusted_proxies": ["not-an-ip"]})
+
+
+# -- signed tokens with a payload of the wrong shape ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [["victim@example.com", "xx"], [["victim@example.com"], "en"], "junk", [1], {"a": 1}, None],
+)
+def test_a_validly_signed_token_with_a_bad_payload_is_400(site: Site, payload: object) -> None:
+    from itsdangerous import URLSafeTimedSerializer
+
+    key = site.service.settings.secret_key.get_secret_value()
+    confirm = URLSafeTimedSerializer(key, salt="digestbot.confirm").dumps(payload)
+    unsub = URLSafeTimedSerializer(key, salt="digestbot.unsubscribe").dumps(
+        ["fax", "x"] if payload is None else payload
+    )
+    for path in (f"/confirm/{confirm}", f"/unsubscribe/{unsub}"):
+        for method in ("GET", "POST"):
+            r = site.client.request(method, path)
+            assert r.status_code == 400, (method, path, r.status_code)
+            assert "not valid" in r.text or "无效" in r.text

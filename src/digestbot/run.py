@@ -13,8 +13,9 @@ from typing import Any
 import uvicorn
 
 from digestbot.delivery.publisher import worker_id
-from digestbot.errors import DigestbotError
+from digestbot.errors import DigestbotError, SettingsError
 from digestbot.scheduler import Scheduler
+from digestbot.secretkey import MIN_WEBHOOK_KEY_BYTES
 from digestbot.service import Service
 from digestbot.settings import Settings
 from digestbot.wiring import build_service
@@ -84,6 +85,14 @@ async def run_forever(
                     bot_app.webhook_secret(service),
                     bot_app.webhook_feed(application),
                 )
+                key = service.settings.secret_key.get_secret_value().encode()
+                if len(key) < MIN_WEBHOOK_KEY_BYTES:
+                    raise SettingsError(
+                        f"webhook mode: DIGESTBOT_SECRET_KEY is {len(key)} bytes; a forged "
+                        "update could pass for Telegram's with a short key: set it to at "
+                        f"least {MIN_WEBHOOK_KEY_BYTES} random bytes (python -c 'import "
+                        "secrets; print(secrets.token_hex(32))'), or unset it to have one made"
+                    )
         if web:
             from digestbot.web.app import TelegramWebhook, create_app
 

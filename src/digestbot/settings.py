@@ -38,6 +38,15 @@ class ChannelSettings(BaseModel):
         return v
 
 
+def _none_if_empty(v: object) -> object:
+    """An empty credential (``DIGESTBOT_SMTP__USERNAME=``) means none."""
+    if isinstance(v, str) and not v.strip():
+        return None
+    if isinstance(v, SecretStr) and not v.get_secret_value().strip():
+        return None
+    return v
+
+
 class TelegramSettings(BaseModel):
     token: SecretStr | None = None
     api_url: str = "https://api.telegram.org/bot"
@@ -47,6 +56,8 @@ class TelegramSettings(BaseModel):
     global_rate: float = 30.0
     group_rate_per_minute: float = 20.0
     private_rate: float = 1.0
+
+    _empty_token = field_validator("token", mode="before")(_none_if_empty)
 
     @property
     def enabled(self) -> bool:
@@ -63,6 +74,8 @@ class SmtpSettings(BaseModel):
     connections: int = Field(default=4, ge=1, le=64)
     timeout: float = 30.0
 
+    _empty = field_validator("host", "username", "password", mode="before")(_none_if_empty)
+
     @property
     def enabled(self) -> bool:
         return bool(self.host)
@@ -77,6 +90,8 @@ class HttpSettings(BaseModel):
     """``/metrics`` on this port of ``host`` (served by ``digestbot run``), not the public one."""
     metrics_token: SecretStr | None = None
     """``/metrics`` on the public port, for ``Authorization: Bearer <token>`` only."""
+
+    _empty_token = field_validator("metrics_token", mode="before")(_none_if_empty)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -102,6 +117,8 @@ class LlmSettings(BaseModel):
     model: str = "gpt-4o-mini"
     concurrency: int = Field(default=4, ge=1, le=64)
     timeout: float = 60.0
+
+    _empty = field_validator("base_url", "api_key", mode="before")(_none_if_empty)
 
     @property
     def enabled(self) -> bool:
@@ -134,7 +151,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./digestbot.db"
     outbox_dir: Path = Path("./outbox")
     public_url: str = "http://127.0.0.1:8000"
-    secret_key: SecretStr = SecretStr("change-me-digestbot-secret")
+    secret_key: SecretStr = SecretStr("")
+    """Empty: made on the first start and kept beside the database (digestbot.secretkey)."""
     timezone: str = "Asia/Shanghai"
     schedule: str = "0 9 * * sat"
     schedule_grace_hours: float = Field(default=36.0, gt=0)
@@ -181,6 +199,17 @@ class Settings(BaseSettings):
     def _db(cls, v: str) -> str:
         if not v.startswith(("sqlite", "postgresql", "postgres://")):
             raise ValueError("use sqlite:///path.db or postgresql://user@host/db")
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(v)
+            _ = url.port
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "not a database URL: write it like postgresql://user:password@host:5432/db "
+                "(percent-encode @ : / in the password) or sqlite:///path.db"
+            ) from None
         return v
 
     @field_validator("public_url")
@@ -194,13 +223,39 @@ class Settings(BaseSettings):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @property
-    def is_default_secret(self) -> bool:
-        return self.secret_key.get_secret_value() == "change-me-digestbot-secret"
-
 
 def _variable(loc: tuple[int | str, ...]) -> str:
     return "DIGESTBOT_" + "__".join(str(p) for p in loc if not isinstance(p, int)).upper()
+
+
+OLD_DEFAULT_SECRET = "change-me-digestbot-secret"
+"""The example key older versions ran with when none was set; refused now."""
+
+_SECRET_FIELDS = ("secret_key", "token", "password", "api_key", "metrics_token", "username")
+_SECTIONS = ("telegram", "smtp", "http", "llm", "sources")
+
+
+def redact_url(url: str) -> str:
+    """``scheme://user:***@host/db``: a URL fit to print (its password hidden)."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url
+
+
+def _shown(err: Any) -> str:
+    """What an error may say about the value it got: never a secret or a URL's password."""
+    names = [str(p) for p in err["loc"] if not isinstance(p, int)]
+    value = err.get("input")
+    if any(name in _SECRET_FIELDS for name in names) or not names or names[-1] in _SECTIONS:
+        return ""  # a secret, or a whole section (which may hold secrets)
+    if not isinstance(value, str | int | float | bool):
+        return ""
+    if names == ["database_url"] and isinstance(value, str):
+        return f" (got {redact_url(value)!r})"
+    return f" (got {value!r})"
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -208,10 +263,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = [
-            f"{_variable(err['loc'])}: {err['msg']} (got {err.get('input')!r})"
-            for err in exc.errors()
-        ]
+        lines = [f"{_variable(err['loc'])}: {err['msg']}{_shown(err)}" for err in exc.errors()]
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
     except SourceError as exc:
         raise SettingsError(f"invalid settings:\n  {_json_culprit(str(exc))}") from None

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from digestbot.errors import DigestbotError
@@ -93,15 +96,39 @@ def current_revision(connection: Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
+class DatabaseUnreachable(DigestbotError):
+    """The database cannot be reached or opened at start."""
+
+
+@contextlib.asynccontextmanager
+async def _reaching(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Turn a failed connection into one line that names the URL without its password."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+        # the URL as the user wrote it: no driver name, the password hidden
+        where = engine.url.set(drivername=engine.url.get_backend_name()).render_as_string(
+            hide_password=True
+        )
+        password = engine.url.password
+        why = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else ""
+        if password:
+            why = why.replace(str(password), "***")
+        raise DatabaseUnreachable(
+            f"cannot reach the database at {where} ({type(exc).__name__}: {why}): "
+            "start it, or fix DIGESTBOT_DATABASE_URL"
+        ) from None
+
+
 async def upgrade(engine: AsyncEngine) -> None:
     """Apply every pending migration (``digestbot db upgrade``; also run at start)."""
-    async with engine.begin() as conn:
+    async with _reaching(engine), engine.begin() as conn:
         await conn.run_sync(_upgrade)
 
 
 async def at_head(engine: AsyncEngine) -> bool:
     """Whether the database needs no migration."""
-    async with engine.connect() as conn:
+    async with _reaching(engine), engine.connect() as conn:
         return await conn.run_sync(current_revision) == HEAD
 
 
