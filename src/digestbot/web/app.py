@@ -3,20 +3,25 @@
 Pages: ``/`` archive, ``/issues/<W>``, ``/papers/<id>``, ``/search?q=``, ``/feed.xml``
 (:mod:`digestbot.web.reading`); ``/subscribe``, ``/confirm/<token>``,
 ``/unsubscribe/<token>`` (:mod:`digestbot.web.subscriptions`); ``/healthz``, ``/metrics``
-and the bot's webhook (:mod:`digestbot.web.operations`). What they share — the visitor's
-language, pages, messages, error pages — is :mod:`digestbot.web.pages`.
+and the bot's webhook (:mod:`digestbot.web.operations`). Published pages and the feed
+are cached and compressed once (:mod:`digestbot.web.cache`); other text is gzipped as
+sent. What they share — the visitor's language, pages, messages, error pages — is
+:mod:`digestbot.web.pages`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 
+from digestbot.db.archive_version import ArchiveWatch
 from digestbot.service import Service
+from digestbot.web.cache import Identity, PageCache
 from digestbot.web.guard import Guard
 from digestbot.web.operations import Operations, TelegramWebhook
 from digestbot.web.pages import Pages
@@ -33,13 +38,15 @@ def create_app(
     *,
     manage_lifespan: bool = False,
     telegram_webhook: TelegramWebhook | None = None,
+    cache_ttl: float = 1.0,
 ) -> Starlette:
     """The ASGI app over ``service``.
 
     ``digestbot run`` starts and closes the service itself and serves with lifespan off.
     With ``manage_lifespan=True`` the app's lifespan does it, on the server's own loop
     (tests, or ``uvicorn --factory`` style deployments). ``telegram_webhook``: the bot's
-    updates arrive as POSTs to its path (webhook mode).
+    updates arrive as POSTs to its path (webhook mode). ``cache_ttl``: on PostgreSQL, how often
+    at most the page cache asks whether the archive changed (on SQLite it knows at once).
     """
     pages = Pages(service)
     routes = [
@@ -57,12 +64,22 @@ def create_app(
         try:
             yield
         finally:
+            watch.close()
             await service.close()
+
+    watch = ArchiveWatch(service.engine, ttl=cache_ttl)
+
+    async def generation() -> Hashable:
+        return (Identity(service.snapshot()), await watch.current())
 
     return Starlette(
         debug=False,
         routes=routes,
-        middleware=[Middleware(Guard, error_page=pages.status_page, max_body=MAX_BODY)],
+        middleware=[
+            Middleware(Guard, error_page=pages.status_page, max_body=MAX_BODY),
+            Middleware(PageCache, generation=generation, ttl=0.0),
+            Middleware(GZipMiddleware, minimum_size=500, compresslevel=6),
+        ],
         exception_handlers={
             HTTPException: pages.http_error,
             Exception: pages.server_error,
