@@ -7,6 +7,7 @@ Elsewhere (PostgreSQL) the archive is queried at most once per ``ttl`` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
@@ -53,6 +54,8 @@ class ArchiveWatch:
         self.ttl = ttl
         self.clock = clock
         self._version: Version | None = None
+        self._stale = True
+        self._lock = asyncio.Lock()
         self._asked = float("-inf")
         self._data_version: int | None = None
         self._probe: sqlite3.Connection | None = None
@@ -60,9 +63,19 @@ class ArchiveWatch:
         self._path = Path(path) if path and path != ":memory:" else None
 
     async def current(self) -> Version:
-        if self._version is None or self._changed():
-            self._version = await archive_version(self.engine)
-            self._asked = self.clock()
+        if self._changed():
+            self._stale = True
+        if self._stale or self._version is None:
+            async with self._lock:  # many requests at once: one query
+                if self._stale or self._version is None:
+                    self._stale = False
+                    self._asked = self.clock()
+                    try:
+                        self._version = await archive_version(self.engine)
+                    except BaseException:
+                        self._stale = True
+                        raise
+        assert self._version is not None
         return self._version
 
     def _changed(self) -> bool:

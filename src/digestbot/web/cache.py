@@ -13,6 +13,7 @@ Concurrent misses for one page render it once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import hashlib
 import time
@@ -57,6 +58,8 @@ class CachedPage:
     body: bytes
     gzipped: bytes
     etag: bytes
+    route: object = None
+    """The route that made it, put back in the scope of each hit (metrics label by it)."""
 
     @property
     def size(self) -> int:
@@ -83,8 +86,8 @@ class PageCache:
     """Pure ASGI middleware in front of the reading routes.
 
     ``generation`` returns something that changes whenever cached pages may be stale (the
-    loaded content snapshot, the published archive's fingerprint); it is awaited at most
-    once per ``ttl`` seconds.
+    loaded content snapshot, the published archive's version); it is awaited at most once
+    per ``ttl`` seconds (0: on every request, for a ``generation`` that is cheap to ask).
     """
 
     def __init__(
@@ -105,7 +108,6 @@ class PageCache:
         self._bytes = 0
         self._current: Hashable = None
         self._checked = float("-inf")
-        self._check_lock = asyncio.Lock()
         self._rendering: dict[Hashable, asyncio.Future[CachedPage | None]] = {}
 
     @staticmethod
@@ -130,24 +132,23 @@ class PageCache:
         page = self._pages.get(key)
         if page is not None:
             self._pages.move_to_end(key)
+            scope["route"] = page.route
         else:
             page = await self._render_once(key, scope, receive, send)
             if page is None:
                 return  # not cacheable: the app already answered
+            scope["route"] = page.route
         await self._serve(page, headers, send)
 
     async def _revalidate(self) -> None:
-        if self.clock() - self._checked < self.ttl:
+        if self.ttl and self.clock() - self._checked < self.ttl:
             return
-        async with self._check_lock:
-            if self.clock() - self._checked < self.ttl:
-                return
-            current = await self.generation()
-            self._checked = self.clock()
-            if current != self._current:
-                self._current = current
-                self._pages.clear()
-                self._bytes = 0
+        current = await self.generation()
+        self._checked = self.clock()
+        if current != self._current:
+            self._current = current
+            self._pages.clear()
+            self._bytes = 0
 
     async def _render_once(
         self, key: Hashable, scope: Scope, receive: Receive, send: Send
@@ -196,7 +197,11 @@ class PageCache:
                 return
             chunks.append(message.get("body", b""))
 
-        await self.app(inner, receive, capture)
+        try:
+            await self.app(inner, receive, capture)
+        finally:
+            if "route" in inner:
+                scope["route"] = inner["route"]
         if passed_on or start is None:
             return None
         body = b"".join(chunks)
@@ -204,7 +209,8 @@ class PageCache:
             page = _page(start, body, compress=False)
             await self._serve(page, Headers(scope=scope), send)
             return None
-        return await asyncio.to_thread(_page, start, body)
+        page = await asyncio.to_thread(_page, start, body)
+        return dataclasses.replace(page, route=inner.get("route"))
 
     def _store(self, key: Hashable, page: CachedPage) -> None:
         self._pages[key] = page
