@@ -210,3 +210,42 @@ def test_gzip_is_made_once_and_decodes(tmp_path: Path) -> None:
     page = _page(start, b"<p>" + "很好 ".encode() * 1000 + b"</p>")
     assert gzip.decompress(page.gzipped) == page.body
     assert page.etag == _page(start, page.body).etag  # a stable ETag for the same page
+
+
+def test_on_postgres_the_archive_is_asked_again_after_the_ttl(postgres_url: str) -> None:
+    import datetime as dt
+
+    from digestbot.db.archive_version import ArchiveWatch
+    from digestbot.db.engine import make_engine, upgrade
+    from digestbot.db.tables import issues
+
+    now = [0.0]
+
+    async def run() -> None:
+        engine = make_engine(postgres_url)
+        await upgrade(engine)
+        watch = ArchiveWatch(engine, ttl=1.0, clock=lambda: now[0])
+        try:
+            before = await watch.current()
+            async with engine.begin() as conn:
+                stamp = dt.datetime(2024, 4, 20, tzinfo=dt.UTC)
+                await conn.execute(
+                    issues.insert().values(
+                        week="2024-W16",
+                        title_zh="周刊",
+                        title_en="Weekly",
+                        paper_ids="[]",
+                        status="published",
+                        created_at=stamp,
+                        published_at=stamp,
+                    )
+                )
+            now[0] = 0.5
+            assert await watch.current() == before  # within the ttl: not asked
+            now[0] = 1.2
+            assert await watch.current() != before  # asked again: the publish shows
+        finally:
+            watch.close()
+            await engine.dispose()
+
+    asyncio.run(run())
