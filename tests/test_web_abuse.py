@@ -257,3 +257,13 @@ def test_a_validly_signed_token_with_a_bad_payload_is_400(site: Site, payload: o
             r = site.client.request(method, path)
             assert r.status_code == 400, (method, path, r.status_code)
             assert "not valid" in r.text or "无效" in r.text
+
+
+def test_trusted_proxies_not_written_as_json_says_how(monkeypatch: pytest.MonkeyPatch) -> None:
+    from digestbot.errors import SettingsError
+
+    monkeypatch.setenv("DIGESTBOT_HTTP__TRUSTED_PROXIES", "10.0.0.1")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "DIGESTBOT_HTTP__TRUSTED_PROXIES: not valid JSON" in str(caught.value)
+    assert '["127.0.0.1", "10.0.0.0/8"]' in str(caught.value)

@@ -639,7 +639,8 @@ class Service:
         await self.subscribers.upsert(Channel.EMAIL, address, lang, PENDING, confirmed=False)
         verdict = await self.mail_limits.admit(address)
         if verdict is not Verdict.SEND:
-            log.info("subscribe: no confirmation mail sent (%s)", verdict.value)
+            level = logging.WARNING if verdict is Verdict.HOURLY_CAP else logging.INFO
+            log.log(level, "subscribe: no confirmation mail sent (%s)", verdict.value)
             record_subscribe("mail_limited")
             return
         token = self.tokens.confirm_token(address, lang)

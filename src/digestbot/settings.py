@@ -269,11 +269,11 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(f"invalid settings:\n  {_json_culprit(str(exc))}") from None
 
 
-_JSON_FIELDS = (
-    "DIGESTBOT_TELEGRAM__CHANNELS",
-    "DIGESTBOT_TELEGRAM__ADMINS",
-    "DIGESTBOT_HTTP__TRUSTED_PROXIES",
-)
+_JSON_FIELDS = {
+    "DIGESTBOT_TELEGRAM__CHANNELS": '[{"chat_id": -1001234567890, "lang": "zh"}]',
+    "DIGESTBOT_TELEGRAM__ADMINS": "[12345, 67890]",
+    "DIGESTBOT_HTTP__TRUSTED_PROXIES": '["127.0.0.1", "10.0.0.0/8"]',
+}
 
 
 def _json_culprit(fallback: str) -> str:
@@ -285,6 +285,6 @@ def _json_culprit(fallback: str) -> str:
             except ValueError as exc:
                 return (
                     f"{key.upper()}: not valid JSON ({exc}); write it like "
-                    '[{"chat_id": -1001234567890, "lang": "zh"}]' + " or [12345, 67890]"
+                    f"{_JSON_FIELDS[key.upper()]}"
                 )
     return f"{fallback}: lists and objects must be written as JSON"
