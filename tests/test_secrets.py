@@ -187,3 +187,19 @@ def test_an_unreachable_database_is_one_line_without_the_password(env: Path) -> 
         assert line.startswith("error: cannot reach the database at postgresql://digest:***@")
         assert "DIGESTBOT_DATABASE_URL" in line
         assert PASSWORD not in out.stderr + out.stdout
+
+
+def test_a_database_path_that_cannot_exist_is_one_line(env: Path) -> None:
+    blocker = env / "not-a-folder"
+    blocker.write_text("a file where the database's folder should be")
+    out = _digestbot(
+        env,
+        "db",
+        "upgrade",
+        DIGESTBOT_DATABASE_URL=f"sqlite:///{blocker}/digestbot.db",
+        DIGESTBOT_SECRET_KEY="k" * 40,
+    )
+    assert out.returncode == 1
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot make the folder of the database {blocker}/")
+    assert line.endswith("fix DIGESTBOT_DATABASE_URL or that folder's permissions")

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class DatabaseUnreachable(DigestbotError):
+    """The database cannot be reached or opened at start."""
+
+
 class MigrationError(DigestbotError):
     """The database could not be brought to the current schema."""
 
@@ -52,7 +56,13 @@ def make_engine(url: str) -> AsyncEngine:
     if is_sqlite(full):
         path = full.split(":///", 1)[-1]
         if path and path != ":memory:" and not path.startswith("file:"):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnreachable(
+                    f"cannot make the folder of the database {path} ({exc.strerror}): "
+                    "fix DIGESTBOT_DATABASE_URL or that folder's permissions"
+                ) from None
         engine = create_async_engine(full, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -94,10 +104,6 @@ def current_revision(connection: Connection) -> str | None:
         return None
     row = connection.exec_driver_sql("SELECT version_num FROM alembic_version").first()
     return None if row is None else str(row[0])
-
-
-class DatabaseUnreachable(DigestbotError):
-    """The database cannot be reached or opened at start."""
 
 
 @contextlib.asynccontextmanager
