@@ -267,3 +267,34 @@ def test_trusted_proxies_not_written_as_json_says_how(monkeypatch: pytest.Monkey
         load_settings()
     assert "DIGESTBOT_HTTP__TRUSTED_PROXIES: not valid JSON" in str(caught.value)
     assert '["127.0.0.1", "10.0.0.0/8"]' in str(caught.value)
+
+
+def test_digestbot_run_ignores_forwarded_headers_from_loopback(env: Path) -> None:
+    """The real server: uvicorn must not rewrite the peer from X-Forwarded-For either."""
+    import os
+
+    import httpx
+
+    from test_run import free_port, start_run, stop_run
+
+    port = free_port()
+    environ = {
+        **os.environ,
+        "DIGESTBOT_HTTP__PORT": str(port),
+        "DIGESTBOT_SUBSCRIBE_RATE_PER_MINUTE": "5",
+    }
+    proc, lines = start_run(environ, env)
+    try:
+        codes = [
+            httpx.post(
+                f"http://127.0.0.1:{port}/subscribe",
+                data={"email": f"r{n}@example.com", "lang": "en"},
+                headers={"X-Forwarded-For": f"198.51.100.{n}", "Forwarded": f"for=198.51.100.{n}"},
+                timeout=10,
+            ).status_code
+            for n in range(7)
+        ]
+    finally:
+        code = stop_run(proc, lines)
+    assert codes == [200] * 5 + [429] * 2
+    assert code == 0, "\n".join(lines)
