@@ -66,6 +66,10 @@ def test_first_start_makes_a_key_beside_the_database_and_says_so_once(
     assert "secret key" not in second.stderr  # said once
     assert key_file.read_text().strip() == key  # reused, not remade
 
+    key_file.chmod(0o644)
+    loose = _digestbot(env, "db", "upgrade", DIGESTBOT_DATABASE_URL=f"sqlite:///{db}")
+    assert f"can be read by other users: run chmod 600 {key_file}" in loose.stderr
+
     # links signed now verify with the kept key, in another process
     token = _unsubscribe_token(env, monkeypatch)
     serializer = URLSafeTimedSerializer(key, salt="digestbot.unsubscribe")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import stat
 import time
 from pathlib import Path
 
@@ -87,9 +88,21 @@ def _read(path: Path) -> str:
                 "or set DIGESTBOT_SECRET_KEY"
             ) from None
         if key:
+            _warn_if_readable(path)
             return key
         time.sleep(0.02)
     raise SettingsError(
         f"the secret key file {path} is empty: delete it (links sent so far stop working) "
         "or set DIGESTBOT_SECRET_KEY"
     )
+
+
+def _warn_if_readable(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning(
+            "the secret key file %s can be read by other users: run chmod 600 %s", path, path
+        )
