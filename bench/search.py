@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import EN_NOUN, ZH_TERMS, Synthetic, make_content
 from digestbot.content.cache import PaperCache, default_cache_dir
-from digestbot.content.search import INDEX_FILE_NAME, SearchIndex, parse_query, split_terms
 from digestbot.content.store import ContentStore, Snapshot
 from digestbot.models import Paper
+from digestbot.search.index import INDEX_FILE_NAME, SearchIndex
+from digestbot.search.query import parse_query, split_terms
 
 
 def timed(fn: Callable[[], object], repeat: int) -> list[float]:

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from digestbot.cli import main
-from digestbot.content.arxiv import parse_feed
-from digestbot.content.http import HttpClient
-from digestbot.content.importer import ImportReport
 from digestbot.content.store import ContentStore
 from digestbot.errors import ImportFailed
 from digestbot.models import Status
+from digestbot.sources.arxiv import parse_feed
+from digestbot.sources.http import HttpClient
+from digestbot.sources.importer import ImportReport
 from fixtures.stub_server import FIXTURES, StubServer
 
 
@@ -112,7 +112,7 @@ def test_dry_run(arxiv_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 async def test_one_request_per_delay(stub: StubServer) -> None:
-    from digestbot.content.arxiv import fetch_entries
+    from digestbot.sources.arxiv import fetch_entries
 
     report = ImportReport()
     ids = ["2404.07143", "2404.0714"]

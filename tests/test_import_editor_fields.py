@@ -13,17 +13,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digestbot.content.importer import (
+from digestbot.content.store import MACHINE_FIELDS, ContentStore
+from digestbot.models import Status
+from digestbot.settings import Settings
+from digestbot.sources.importer import (
     ImportReport,
     Mode,
     Record,
     apply_record,
     merge_machine_fields,
 )
-from digestbot.content.store import MACHINE_FIELDS, ContentStore
-from digestbot.content.summarizer import FIELDS, SummarizeReport, choose_tasks, summarize
-from digestbot.models import Status
-from digestbot.settings import Settings
+from digestbot.summarize.summarizer import FIELDS, SummarizeReport, choose_tasks, summarize
 from fixtures.stub_server import StubServer
 
 PID = "2404.07143"

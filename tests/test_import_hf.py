@@ -185,3 +185,15 @@ def test_offline_says_what_to_check(
 def test_bad_week_argument(hf_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import", "hf", "--week", "2024-W60"]) == 1
     assert "error: 2024 has ISO weeks 1..52, not 60" in capsys.readouterr().err
+
+
+def test_bad_top_and_date_are_errors_before_any_request(
+    hf_env: Path, stub: StubServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sorted(papers_dir(hf_env).rglob("*.md"))
+    assert main(["import", "hf", "--week", "2024-W16", "--top", "0"]) == 1
+    assert capsys.readouterr().err == "error: --top must be at least 1\n"
+    assert main(["import", "hf", "--date", "2024-13-01"]) == 1
+    assert capsys.readouterr().err == "error: --date '2024-13-01': give a day as YYYY-MM-DD\n"
+    assert stub.seen == []
+    assert sorted(papers_dir(hf_env).rglob("*.md")) == before

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from digestbot.content.http import USER_AGENT, HttpClient, SourceUnreachable, retry_after_seconds
 from digestbot.errors import ImportFailed
+from digestbot.sources.http import USER_AGENT, HttpClient, SourceUnreachable, retry_after_seconds
 from fixtures.stub_server import StubServer, closed_port_url
 
 

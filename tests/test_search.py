@@ -7,7 +7,6 @@ import datetime as dt
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,18 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CORPUS, SAMPLE_CONTENT
-from digestbot.content.search import (
-    MAX_QUERY_CHARS,
-    SCHEMA_VERSION,
-    SearchIndex,
-    SearchIndexError,
-    SearchResult,
-    parse_query,
-    split_terms,
-)
+from conftest import CORPUS, SAMPLE_CONTENT, require_corpus
 from digestbot.content.store import ContentStore
 from digestbot.models import Paper, Status
+from digestbot.search.index import SCHEMA_VERSION, SearchIndex, SearchIndexError, SearchResult
+from digestbot.search.query import MAX_QUERY_CHARS, parse_query, split_terms
 
 FAM = "2404.09173"  # TransformerFAM: Feedback attention is working memory
 
@@ -118,10 +110,10 @@ def test_terms_split_on_spaces_punctuation_and_script_changes() -> None:
 def test_a_4000_character_query_is_refused_at_once(index: SearchIndex) -> None:
     text = "注意力 attention " * 300
     assert len(text) > 4000
-    t0 = time.perf_counter()
     assert parse_query(text).kind == "too_long"
+    # its words match papers: an empty result means it was refused, not searched
+    assert index.search("注意力 attention").total > 0
     assert index.search(text) == SearchResult([], 0)
-    assert time.perf_counter() - t0 < 0.05
 
 
 # -- matching on the sample content -----------------------------------------------------------
@@ -429,8 +421,7 @@ def _corpus_papers() -> dict[str, Paper]:
 
 @pytest.fixture(scope="module")
 def corpus() -> dict[str, Paper]:
-    if not (CORPUS / "2024").is_dir():
-        pytest.skip(f"the Markdown archive is not at {CORPUS}")
+    require_corpus(CORPUS / "2024")
     papers = _corpus_papers()
     assert len(papers) > 500
     return papers
@@ -549,7 +540,7 @@ def test_a_large_empty_index_is_built_in_a_child_process(
 ) -> None:
     # a long-running process keeps the memory an index build allocates: a large store's
     # empty index is built by a spawned child, then reopened here
-    from digestbot.content import index_child
+    from digestbot.search import index_child
     from digestbot.settings import load_settings
     from digestbot.wiring import build_service
 

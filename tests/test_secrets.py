@@ -98,7 +98,7 @@ def test_the_old_built_in_default_is_refused(
 
 
 def test_webhook_mode_refuses_a_short_key(env: Path) -> None:
-    from digestbot.testing.fake_telegram import FakeTelegram
+    from fake_telegram import FakeTelegram
 
     with FakeTelegram() as tg:
         environ = bot_env(

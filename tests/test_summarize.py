@@ -10,12 +10,12 @@ import pytest
 
 from conftest import write
 from digestbot.cli import main
-from digestbot.content.glossary import DEFAULT_GLOSSARY, apply_glossary, load_glossary
 from digestbot.content.store import ContentStore
-from digestbot.content.summarizer import polish, polish_zh
 from digestbot.errors import ContentError
 from digestbot.models import Status
 from digestbot.render.text import count_units
+from digestbot.summarize.glossary import DEFAULT_GLOSSARY, apply_glossary, load_glossary
+from digestbot.summarize.summarizer import polish, polish_zh
 from fixtures.stub_server import StubServer, closed_port_url
 
 ABSTRACT = (
@@ -298,3 +298,28 @@ def test_review_lists_drafts_and_marks_ready(env: Path, capsys: pytest.CaptureFi
     assert snap.papers["2404.00001"].date == dt.date(2024, 4, 16)
     assert snap.papers["2404.00002"].status is Status.DRAFT
     assert snap.papers["2404.00003"].status is Status.READY
+
+
+def test_review_ready_again_a_bad_id_and_an_unreadable_file(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = env / "content"
+    draft(content, "2404.00001", extra="summary_en: Done.\n")
+    broken = write(content / "papers" / "2024" / "2404.00002.md", "---\ntitle_en: [unclosed\n")
+    assert main(["review", "--ready", "2404.00001"]) == 0
+    assert capsys.readouterr().out == "2404.00001: marked ready\nmarked 1 ready, 0 not\n"
+
+    assert main(["review", "--ready", "arXiv:2404.00001v2", "not-an-id", "2404.00002"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "2404.00001: already ready"
+    assert lines[1].startswith("not-an-id: ")
+    assert lines[2].startswith(f"{broken}:") and ": cannot read: " in lines[2]
+    assert lines[3] == "marked 0 ready, 2 not"
+    assert broken.read_text(encoding="utf-8") == "---\ntitle_en: [unclosed\n"
+
+
+def test_review_with_a_bad_week_is_an_error(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["review", "--week", "someday"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: ") and "someday" in captured.err

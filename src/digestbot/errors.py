@@ -23,12 +23,20 @@ class NothingToPublish(DigestbotError):
     """No week has ready papers that were not already published."""
 
 
+class NotPublished(DigestbotError):
+    """A command needs a published issue (export) and the week has none."""
+
+
 class IssueRefused(DigestbotError):
     """Publishing refuses an issue that holds invalid or draft papers."""
 
 
 class ImportFailed(DigestbotError):
     """An importer could not reach or understand its source."""
+
+
+class NoArchivePosts(ImportFailed):
+    """``import markdown`` found not one weekly post it could read."""
 
 
 class SubscriberError(DigestbotError):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from digestbot.content.cache import PaperCache, default_cache_dir
-from digestbot.content.search import SearchIndex, SearchIndexError
 from digestbot.content.store import ContentStore
 from digestbot.db.engine import make_engine
 from digestbot.delivery.mailer import Mailer, OutboxMailer, SmtpMailer
 from digestbot.delivery.ratelimit import RateLimiter
 from digestbot.delivery.senders import OutboxSender, Sender
 from digestbot.render.templates import Templates
+from digestbot.search.index import SearchIndex, SearchIndexError
 from digestbot.secretkey import with_secret_key
 from digestbot.service import Service
 from digestbot.settings import Settings
@@ -34,6 +34,10 @@ def build_senders(
 
         senders["smtp"] = SmtpSender(settings.smtp)
         email_transport = "smtp"
+    if settings.archive.enabled:
+        from digestbot.delivery.archive import ArchiveSender
+
+        senders["archive"] = ArchiveSender(git_commit=settings.archive.git_commit)
     return senders, telegram_transport, email_transport
 
 
@@ -69,4 +73,22 @@ def build_service(settings: Settings) -> Service:
         mailer=mailer,
         index=build_index(settings),
         telegram_limiter=limiter,
+    )
+
+
+def build_content_service(settings: Settings) -> Service:
+    """A service for ``import``, ``summarize`` and ``review``: no senders, no index file.
+
+    The store is read without its parse cache (these commands read each file once) and the
+    database is only touched by ``import markdown``, which records archive issues."""
+    return Service(
+        settings,
+        engine=make_engine(settings.database_url),
+        store=ContentStore(settings.content_dir),
+        templates=Templates(settings.templates_dir),
+        senders={},
+        telegram_transport="outbox",
+        email_transport="outbox",
+        mailer=OutboxMailer(settings.outbox_dir),
+        index=SearchIndex(),
     )

@@ -1,1 +1,1 @@
-"""The content store: paper files in git, their importers, the summarizer and the search index."""
+"""The content store: paper files in git, their schema, front matter and parse cache."""

@@ -27,14 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from digestbot.content import frontmatter
-from digestbot.content.glossary import apply_glossary, glossary_prompt
-from digestbot.content.http import HttpClient, SourceUnreachable
 from digestbot.content.schema import normalize_arxiv_id
 from digestbot.content.store import ContentStore, Snapshot
 from digestbot.errors import ImportFailed
 from digestbot.models import Language, Paper, Status
-from digestbot.render.text import normalize_spacing_zh, normalize_whitespace, shorten
+from digestbot.render.polish import polish_zh
+from digestbot.render.text import normalize_whitespace, shorten
 from digestbot.settings import Settings
+from digestbot.sources.http import HttpClient, SourceUnreachable
+from digestbot.summarize.glossary import glossary_prompt
 from digestbot.weeks import Week
 
 __all__ = [
@@ -55,13 +56,6 @@ __all__ = [
 FIELDS = ("title_zh", "summary_zh", "summary_en")
 SETTING = "DIGESTBOT_LLM__BASE_URL"
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_PAREN_SPACES = (
-    (re.compile(rf"(?<=[{_HAN}])\("), " ("),
-    (re.compile(rf"(?<=[A-Za-z0-9])\((?=[{_HAN}])"), " ("),
-    (re.compile(rf"\)(?=[{_HAN}])"), ") "),
-    (re.compile(rf"(?<=[{_HAN}])\)(?=[A-Za-z0-9])"), ") "),
-)
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
@@ -71,19 +65,6 @@ _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 def missing_fields(meta: Mapping[str, Any]) -> tuple[str, ...]:
     """Which of title_zh / summary_zh / summary_en are empty in ``meta``."""
     return tuple(f for f in FIELDS if not str(meta.get(f) or "").strip())
-
-
-def polish_zh(text: str, glossary: Mapping[str, str]) -> str:
-    """Glossary, half-width parentheses, spacing between Chinese and Latin text."""
-    out = []
-    for para in re.split(r"\n\s*\n", text.strip()):
-        p = normalize_whitespace(apply_glossary(para, glossary))
-        p = normalize_spacing_zh(p)
-        for pattern, spaced in _PAREN_SPACES:
-            p = pattern.sub(spaced, p)
-        if p:
-            out.append(p)
-    return "\n\n".join(out)
 
 
 def polish(

@@ -5,7 +5,7 @@ Building the index of 100,000 papers allocates ~350 MB of short-lived Python obj
 builds an empty index of a large store in a spawned child instead: the child loads the
 store (from the parse cache the parent just wrote), writes the index file and exits; the
 parent reopens the file and syncs what changed in between. The child is
-``python -m digestbot.content.index_child INDEX CONTENT`` (a fresh interpreter: nothing of
+``python -m digestbot.search.index_child INDEX CONTENT`` (a fresh interpreter: nothing of
 the parent's main module, threads or loop is carried over).
 """
 
@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 from digestbot.content.cache import PaperCache
-from digestbot.content.search import SearchIndex
 from digestbot.content.store import ContentStore
 from digestbot.errors import DigestbotError
+from digestbot.search.index import SearchIndex
 
 #: Stores with fewer ready papers are indexed in-process (a child costs ~1 s to start).
 MIN_PAPERS = 5000
@@ -38,7 +38,7 @@ def _build(index_path: str, content_root: str) -> None:
 
 def build_in_child(index_path: Path, content_root: Path, timeout: float = 3600.0) -> None:
     """Build the index file at ``index_path`` for the store at ``content_root``; wait."""
-    module = "digestbot.content.index_child"
+    module = "digestbot.search.index_child"
     command = [sys.executable, "-m", module, str(index_path), str(content_root)]
     try:
         done = subprocess.run(command, timeout=timeout, check=False)

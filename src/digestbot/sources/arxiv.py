@@ -21,19 +21,19 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from digestbot.content.http import HttpClient
-from digestbot.content.importer import (
+from digestbot.content.schema import normalize_arxiv_id
+from digestbot.content.store import ContentStore
+from digestbot.errors import ImportFailed
+from digestbot.render.text import normalize_whitespace
+from digestbot.settings import Settings
+from digestbot.sources.http import HttpClient
+from digestbot.sources.importer import (
     ImportReport,
     Mode,
     Record,
     apply_records,
     arxiv_id_from_url,
 )
-from digestbot.content.schema import normalize_arxiv_id
-from digestbot.content.store import ContentStore
-from digestbot.errors import ImportFailed
-from digestbot.render.text import normalize_whitespace
-from digestbot.settings import Settings
 
 __all__ = ["BATCH", "ArxivEntry", "ArxivFeed", "fetch_entries", "import_arxiv", "parse_feed"]
 

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from digestbot.content.http import HttpClient
-from digestbot.content.importer import ImportReport, Mode, Record, apply_records
 from digestbot.content.schema import normalize_arxiv_id
 from digestbot.content.store import ContentStore
 from digestbot.errors import ImportFailed
 from digestbot.models import Language
 from digestbot.render.text import normalize_whitespace, shorten
 from digestbot.settings import Settings
+from digestbot.sources.http import HttpClient
+from digestbot.sources.importer import ImportReport, Mode, Record, apply_records
 from digestbot.weeks import listing_day
 
 __all__ = [

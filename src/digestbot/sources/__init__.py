@@ -1,0 +1,1 @@
+"""Where papers come from: importers for Hugging Face, arXiv and Markdown digest archives."""

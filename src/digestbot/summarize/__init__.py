@@ -1,0 +1,1 @@
+"""Drafting titles and summaries: the LLM summarizer and its glossary."""
