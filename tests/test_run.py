@@ -14,6 +14,8 @@ import httpx
 
 from fake_telegram import FakeTelegram
 
+WEBHOOK_KEY = "a-webhook-secret-key-of-32-bytes-or-more"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -102,7 +104,9 @@ def test_run_with_a_webhook_takes_updates_through_the_web_app(env: Path) -> None
     url = "https://digest.example/telegram/webhook"
     with FakeTelegram() as tg:
         tg.add_private_chat(4242, language_code="en")
-        environ = bot_env(tg, port, DIGESTBOT_TELEGRAM__WEBHOOK_URL=url)
+        environ = bot_env(
+            tg, port, DIGESTBOT_TELEGRAM__WEBHOOK_URL=url, DIGESTBOT_SECRET_KEY=WEBHOOK_KEY
+        )
         proc, lines = start_run(environ, env)
         try:
             assert any(line.startswith(f"bot: webhook at {url} as @") for line in lines)

@@ -51,7 +51,14 @@ COMMANDS = (
     "publish",
     "status",
 )
-SUBSCRIBE_RESULTS = ("requested", "invalid", "rate_limited", "confirmed", "unsubscribed")
+SUBSCRIBE_RESULTS = (
+    "requested",
+    "invalid",
+    "rate_limited",
+    "mail_limited",
+    "confirmed",
+    "unsubscribed",
+)
 
 DELIVERIES = Counter(
     "digestbot_deliveries",

@@ -13,8 +13,9 @@ from typing import Any
 import uvicorn
 
 from digestbot.delivery.publisher import worker_id
-from digestbot.errors import DigestbotError
+from digestbot.errors import DigestbotError, SettingsError
 from digestbot.scheduler import Scheduler
+from digestbot.secretkey import MIN_WEBHOOK_KEY_BYTES
 from digestbot.service import Service
 from digestbot.settings import Settings
 from digestbot.wiring import build_service
@@ -64,7 +65,7 @@ async def run_forever(
     service.build_index()
     owner = worker_id()
     tasks: list[asyncio.Task[None]] = []
-    server: _Server | None = None
+    servers: list[_Server] = []
     application = None
     hook: tuple[str, str, Callable[[dict[str, Any]], Awaitable[None]]] | None = None
     sched: Scheduler | None = None
@@ -85,26 +86,27 @@ async def run_forever(
                     bot_webhook.webhook_secret(service),
                     bot_webhook.webhook_feed(application),
                 )
+                key = service.settings.secret_key.get_secret_value().encode()
+                if len(key) < MIN_WEBHOOK_KEY_BYTES:
+                    raise SettingsError(
+                        f"webhook mode: DIGESTBOT_SECRET_KEY is {len(key)} bytes; a forged "
+                        "update could pass for Telegram's with a short key: set it to at "
+                        f"least {MIN_WEBHOOK_KEY_BYTES} random bytes (python -c 'import "
+                        "secrets; print(secrets.token_hex(32))'), or unset it to have one made"
+                    )
         if web:
             from digestbot.web.app import TelegramWebhook, create_app
 
-            config = uvicorn.Config(
-                create_app(service, telegram_webhook=TelegramWebhook(*hook) if hook else None),
-                host=settings.http.host,
-                port=settings.http.port,
-                log_level="warning",
-                lifespan="off",
-                access_log=False,
-            )
-            server = _Server(config)
-            serving = asyncio.create_task(server.serve())
-            tasks.append(serving)
-            await _until_started(server, serving)
-            if serving.done():
-                raise DigestbotError(
-                    f"the web app could not listen on {settings.http.host}:{settings.http.port}"
-                )
+            app = create_app(service, telegram_webhook=TelegramWebhook(*hook) if hook else None)
+            server = await _serve(app, settings.http.host, settings.http.port, "web app", tasks)
+            servers.append(server)
             _say(f"web: serving on http://{settings.http.host}:{settings.http.port}")
+        if settings.http.metrics_port is not None:
+            from digestbot.web.operations import metrics_app
+
+            host, port = settings.http.host, settings.http.metrics_port
+            servers.append(await _serve(metrics_app(), host, port, "metrics endpoint", tasks))
+            _say(f"metrics: serving on http://{host}:{port}/metrics")
         if application is not None:
             await application.initialize()
             await application.start()
@@ -138,7 +140,7 @@ async def run_forever(
             if application.running:
                 await application.stop()
             await application.shutdown()
-        if server is not None:
+        for server in servers:
             server.should_exit = True
         stop.set()
         for task in tasks:
@@ -160,6 +162,29 @@ async def _finish(task: asyncio.Task[None]) -> None:
         log.warning("a part of digestbot run did not stop within 15 s and was cancelled")
     except (DigestbotError, OSError) as exc:
         log.warning("a part of digestbot run stopped with an error: %s", exc)
+
+
+async def _serve(
+    app: Any, host: str, port: int, what: str, tasks: list[asyncio.Task[None]]
+) -> _Server:
+    """Start one uvicorn server on the loop; raise if it cannot listen."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        # the web app reads forwarded headers itself, from trusted proxies only
+        proxy_headers=False,
+    )
+    server = _Server(config)
+    serving = asyncio.create_task(server.serve())
+    tasks.append(serving)
+    await _until_started(server, serving)
+    if serving.done():
+        raise DigestbotError(f"the {what} could not listen on {host}:{port}")
+    return server
 
 
 async def _until_started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digestbot.content.store import ContentStore, Problem, Snapshot, trim_heap
 from digestbot.db.engine import answers, at_head, upgrade, upgrade_in_child
+from digestbot.db.mail_limits import ConfirmationMailLimits, Verdict
 from digestbot.db.repositories import BotUsers, ChatMigrations, SchedulerRuns
 from digestbot.delivery.ledger import Delivery, IssueRecord, Ledger
 from digestbot.delivery.mailer import Mailer
@@ -27,7 +28,7 @@ from digestbot.delivery.ratelimit import RateLimiter
 from digestbot.delivery.senders import Content, RenderOptions, Sender, mail_domain
 from digestbot.editorial import EditorialDesk
 from digestbot.errors import IssueRefused, NothingToPublish, NotPublished
-from digestbot.metrics import record_delivery, time_publish
+from digestbot.metrics import record_delivery, record_subscribe, time_publish
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
 from digestbot.render.confirm import render_confirmation
 from digestbot.render.templates import Templates
@@ -160,6 +161,7 @@ class Service(EditorialDesk):
         self.mailer = mailer
         self.ledger = Ledger(engine)
         self.subscribers = Subscribers(engine)
+        self.mail_limits = ConfirmationMailLimits(engine, settings.confirm_mails_per_hour)
         self.bot_users = BotUsers(engine)
         self.chat_migrations = ChatMigrations(engine)
         self.scheduler_runs = SchedulerRuns(engine)
@@ -709,6 +711,12 @@ class Service(EditorialDesk):
         if existing is not None and existing.status == ACTIVE:
             return
         await self.subscribers.upsert(Channel.EMAIL, address, lang, PENDING, confirmed=False)
+        verdict = await self.mail_limits.admit(address)
+        if verdict is not Verdict.SEND:
+            level = logging.WARNING if verdict is Verdict.HOURLY_CAP else logging.INFO
+            log.log(level, "subscribe: no confirmation mail sent (%s)", verdict.value)
+            record_subscribe("mail_limited")
+            return
         token = self.tokens.confirm_token(address, lang)
         url = f"{self.settings.public_url}/confirm/{token}"
         msg = render_confirmation(

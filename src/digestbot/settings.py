@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -15,6 +16,8 @@ from pydantic_settings import SettingsError as SourceError
 
 from digestbot.errors import SettingsError
 from digestbot.models import Language
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _CRON_FIELD = re.compile(r"^[\w*/,\-?#LW]+$")
 
@@ -35,6 +38,15 @@ class ChannelSettings(BaseModel):
         return v
 
 
+def _none_if_empty(v: object) -> object:
+    """An empty credential (``DIGESTBOT_SMTP__USERNAME=``) means none."""
+    if isinstance(v, str) and not v.strip():
+        return None
+    if isinstance(v, SecretStr) and not v.get_secret_value().strip():
+        return None
+    return v
+
+
 class TelegramSettings(BaseModel):
     token: SecretStr | None = None
     api_url: str = "https://api.telegram.org/bot"
@@ -46,6 +58,8 @@ class TelegramSettings(BaseModel):
     global_rate: float = 30.0
     group_rate_per_minute: float = 20.0
     private_rate: float = 1.0
+
+    _empty_token = field_validator("token", mode="before")(_none_if_empty)
 
     @property
     def enabled(self) -> bool:
@@ -77,6 +91,8 @@ class SmtpSettings(BaseModel):
     connections: int = Field(default=4, ge=1, le=64)
     timeout: float = 30.0
 
+    _empty = field_validator("host", "username", "password", mode="before")(_none_if_empty)
+
     @property
     def enabled(self) -> bool:
         return bool(self.host)
@@ -85,6 +101,31 @@ class SmtpSettings(BaseModel):
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Proxies (IPs or CIDRs) whose X-Forwarded-For / Forwarded headers are believed."""
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """``/metrics`` on this port of ``host`` (served by ``digestbot run``), not the public one."""
+    metrics_token: SecretStr | None = None
+    """``/metrics`` on the public port, for ``Authorization: Bearer <token>`` only."""
+
+    _empty_token = field_validator("metrics_token", mode="before")(_none_if_empty)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network: write it like "
+                    '["127.0.0.1", "10.0.0.0/8"]'
+                ) from None
+        return [item.strip() for item in v]
+
+    @property
+    def trusted_networks(self) -> tuple[IPNetwork, ...]:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
 
 
 class LlmSettings(BaseModel):
@@ -93,6 +134,8 @@ class LlmSettings(BaseModel):
     model: str = "gpt-4o-mini"
     concurrency: int = Field(default=4, ge=1, le=64)
     timeout: float = 60.0
+
+    _empty = field_validator("base_url", "api_key", mode="before")(_none_if_empty)
 
     @property
     def enabled(self) -> bool:
@@ -136,7 +179,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./digestbot.db"
     outbox_dir: Path = Path("./outbox")
     public_url: str = "http://127.0.0.1:8000"
-    secret_key: SecretStr = SecretStr("change-me-digestbot-secret")
+    secret_key: SecretStr = SecretStr("")
+    """Empty: made on the first start and kept beside the database (digestbot.secretkey)."""
     timezone: str = "Asia/Shanghai"
     schedule: str = "0 9 * * sat"
     schedule_grace_hours: float = Field(default=36.0, gt=0)
@@ -147,6 +191,8 @@ class Settings(BaseSettings):
     list_id: str = "weekly-ai-papers"
     confirm_token_hours: float = Field(default=72.0, gt=0)
     subscribe_rate_per_minute: int = Field(default=5, ge=1)
+    confirm_mails_per_hour: int = Field(default=100, ge=1)
+    """All confirmation mails together, per hour (each address: 1 per 10 min, 3 a day)."""
 
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
@@ -182,6 +228,17 @@ class Settings(BaseSettings):
     def _db(cls, v: str) -> str:
         if not v.startswith(("sqlite", "postgresql", "postgres://")):
             raise ValueError("use sqlite:///path.db or postgresql://user@host/db")
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(v)
+            _ = url.port
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "not a database URL: write it like postgresql://user:password@host:5432/db "
+                "(percent-encode @ : / in the password) or sqlite:///path.db"
+            ) from None
         return v
 
     @field_validator("public_url")
@@ -195,13 +252,39 @@ class Settings(BaseSettings):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @property
-    def is_default_secret(self) -> bool:
-        return self.secret_key.get_secret_value() == "change-me-digestbot-secret"
-
 
 def _variable(loc: tuple[int | str, ...]) -> str:
     return "DIGESTBOT_" + "__".join(str(p) for p in loc if not isinstance(p, int)).upper()
+
+
+OLD_DEFAULT_SECRET = "change-me-digestbot-secret"
+"""The example key older versions ran with when none was set; refused now."""
+
+_SECRET_FIELDS = ("secret_key", "token", "password", "api_key", "metrics_token", "username")
+_SECTIONS = ("telegram", "smtp", "http", "llm", "sources")
+
+
+def redact_url(url: str) -> str:
+    """``scheme://user:***@host/db``: a URL fit to print (its password hidden)."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url
+
+
+def _shown(err: Any) -> str:
+    """What an error may say about the value it got: never a secret or a URL's password."""
+    names = [str(p) for p in err["loc"] if not isinstance(p, int)]
+    value = err.get("input")
+    if any(name in _SECRET_FIELDS for name in names) or not names or names[-1] in _SECTIONS:
+        return ""  # a secret, or a whole section (which may hold secrets)
+    if not isinstance(value, str | int | float | bool):
+        return ""
+    if names == ["database_url"] and isinstance(value, str):
+        return f" (got {redact_url(value)!r})"
+    return f" (got {value!r})"
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -209,16 +292,17 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = [
-            f"{_variable(err['loc'])}: {err['msg']} (got {err.get('input')!r})"
-            for err in exc.errors()
-        ]
+        lines = [f"{_variable(err['loc'])}: {err['msg']}{_shown(err)}" for err in exc.errors()]
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
     except SourceError as exc:
         raise SettingsError(f"invalid settings:\n  {_json_culprit(str(exc))}") from None
 
 
-_JSON_FIELDS = ("DIGESTBOT_TELEGRAM__CHANNELS", "DIGESTBOT_TELEGRAM__ADMINS")
+_JSON_FIELDS = {
+    "DIGESTBOT_TELEGRAM__CHANNELS": '[{"chat_id": -1001234567890, "lang": "zh"}]',
+    "DIGESTBOT_TELEGRAM__ADMINS": "[12345, 67890]",
+    "DIGESTBOT_HTTP__TRUSTED_PROXIES": '["127.0.0.1", "10.0.0.0/8"]',
+}
 
 
 def _json_culprit(fallback: str) -> str:
@@ -230,6 +314,6 @@ def _json_culprit(fallback: str) -> str:
             except ValueError as exc:
                 return (
                     f"{key.upper()}: not valid JSON ({exc}); write it like "
-                    '[{"chat_id": -1001234567890, "lang": "zh"}]' + " or [12345, 67890]"
+                    f"{_JSON_FIELDS[key.upper()]}"
                 )
     return f"{fallback}: lists and objects must be written as JSON"

@@ -102,11 +102,13 @@ class Tokens:
     def read_confirm(self, token: str) -> tuple[str, Language]:
         try:
             email, lang = self._confirm.loads(token, max_age=self.confirm_max_age)
+            if not isinstance(email, str):
+                raise TypeError(email)
+            return email, Language(lang)  # a signed payload of the wrong shape is invalid too
         except SignatureExpired:
             raise ExpiredToken("this confirmation link has expired: subscribe again") from None
         except (BadSignature, ValueError, TypeError):
             raise TokenError("this link is not valid: it was changed or cut short") from None
-        return str(email), Language(lang)
 
     def unsubscribe_token(self, channel: Channel, address: str) -> str:
         return self._unsub.dumps([channel.value, address])
@@ -114,9 +116,11 @@ class Tokens:
     def read_unsubscribe(self, token: str) -> tuple[Channel, str]:
         try:
             channel, address = self._unsub.loads(token)
+            if not isinstance(address, str):
+                raise TypeError(address)
+            return Channel(channel), address
         except (BadSignature, ValueError, TypeError):
             raise TokenError("this link is not valid: it was changed or cut short") from None
-        return Channel(channel), str(address)
 
 
 class Subscribers:

@@ -10,6 +10,7 @@ from digestbot.delivery.ratelimit import RateLimiter
 from digestbot.delivery.senders import OutboxSender, Sender
 from digestbot.render.templates import Templates
 from digestbot.search.index import SearchIndex, SearchIndexError
+from digestbot.secretkey import with_secret_key
 from digestbot.service import Service
 from digestbot.settings import Settings
 
@@ -55,6 +56,7 @@ def build_store(settings: Settings) -> ContentStore:
 
 
 def build_service(settings: Settings) -> Service:
+    settings = with_secret_key(settings)
     limiter = RateLimiter.from_settings(settings.telegram) if settings.telegram.enabled else None
     senders, tg, mail = build_senders(settings, limiter)
     mailer: Mailer = (

@@ -20,8 +20,9 @@ from digestbot import __version__, logs
 from digestbot.cli.content import cmd_import, cmd_review, cmd_summarize
 from digestbot.errors import DigestbotError
 from digestbot.models import Channel, Language
+from digestbot.secretkey import with_secret_key
 from digestbot.service import Service
-from digestbot.settings import Settings, load_settings
+from digestbot.settings import Settings, load_settings, redact_url
 from digestbot.subscribers import describe, normalize_email, parse_lang
 
 T = TypeVar("T")
@@ -141,17 +142,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     _with_service(settings, lambda svc: asyncio.sleep(0))
-    _out(f"database is up to date: {_redact(settings.database_url)}")
+    _out(f"database is up to date: {redact_url(settings.database_url)}")
     return 0
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url
 
 
 def cmd_subscribers(args: argparse.Namespace, settings: Settings) -> int:
@@ -325,6 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         level = logging.INFO if args.verbose or args.command == "run" else logging.WARNING
+        logs.configure(level, secrets=_secrets(settings))
+        settings = with_secret_key(settings)  # may make one, and say so once
         logs.configure(level, secrets=_secrets(settings))
         handler: Handler = args.handler
         return handler(args, settings)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from digestbot.errors import DigestbotError
@@ -25,11 +27,15 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class DatabaseUnreachable(DigestbotError):
+    """The database cannot be reached or opened at start."""
+
+
 class MigrationError(DigestbotError):
     """The database could not be brought to the current schema."""
 
 
-HEAD = "0001"
+HEAD = "0003"
 """The newest migration's revision (a test holds it equal to Alembic's head). A database
 already there needs no Alembic at all: importing it costs a long-running process ~11 MB."""
 
@@ -54,7 +60,13 @@ def make_engine(url: str) -> AsyncEngine:
     if is_sqlite(full):
         path = full.split(":///", 1)[-1]
         if path and path != ":memory:" and not path.startswith("file:"):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnreachable(
+                    f"cannot make the folder of the database {path} ({exc.strerror}): "
+                    "fix DIGESTBOT_DATABASE_URL or that folder's permissions"
+                ) from None
         engine = create_async_engine(full, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -98,15 +110,35 @@ def current_revision(connection: Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
+@contextlib.asynccontextmanager
+async def _reaching(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Turn a failed connection into one line that names the URL without its password."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+        # the URL as the user wrote it: no driver name, the password hidden
+        where = engine.url.set(drivername=engine.url.get_backend_name()).render_as_string(
+            hide_password=True
+        )
+        password = engine.url.password
+        why = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else ""
+        if password:
+            why = why.replace(str(password), "***")
+        raise DatabaseUnreachable(
+            f"cannot reach the database at {where} ({type(exc).__name__}: {why}): "
+            "start it, or fix DIGESTBOT_DATABASE_URL"
+        ) from None
+
+
 async def upgrade(engine: AsyncEngine) -> None:
     """Apply every pending migration (``digestbot db upgrade``; also run at start)."""
-    async with engine.begin() as conn:
+    async with _reaching(engine), engine.begin() as conn:
         await conn.run_sync(_upgrade)
 
 
 async def at_head(engine: AsyncEngine) -> bool:
     """Whether the database needs no migration."""
-    async with engine.connect() as conn:
+    async with _reaching(engine), engine.connect() as conn:
         return await conn.run_sync(current_revision) == HEAD
 
 

@@ -1,4 +1,5 @@
-"""SQLAlchemy Core tables: subscribers, published issues, the delivery ledger, scheduler runs."""
+"""SQLAlchemy Core tables: subscribers, published issues, the delivery ledger, scheduler runs,
+confirmation mails sent (the abuse limits)."""
 
 from __future__ import annotations
 
@@ -121,4 +122,16 @@ bot_users = Table(
     Column("user_id", String(64), primary_key=True),
     Column("lang", String(8), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+confirmation_mails = Table(
+    "confirmation_mails",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # SHA-256 of the normalized address: the limits need no readable address of people
+    # who may never have asked to subscribe
+    Column("address_key", String(64), nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Index("ix_confirmation_mails_address_sent", "address_key", "sent_at"),
+    Index("ix_confirmation_mails_sent", "sent_at"),
 )

@@ -6,7 +6,7 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,6 +30,8 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("Cross-Origin-Opener-Policy", "same-origin"),
     ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"),
 )
+
+_SECURITY_RAW = tuple((n.lower().encode(), v.encode()) for n, v in SECURITY_HEADERS)
 
 #: renders the page for a status code (413, 500) from the request's scope
 ErrorPage = Callable[[Scope, int], Awaitable[Response]]
@@ -79,10 +81,10 @@ class Guard:
             if message["type"] == "http.response.start":
                 started = True
                 status = int(message["status"])
-                message.setdefault("headers", [])
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS:
-                    headers.setdefault(name, value)
+                raw = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in raw}
+                raw.extend(h for h in _SECURITY_RAW if h[0] not in present)
+                message["headers"] = raw
             await send(message)
 
         try:

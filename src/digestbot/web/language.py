@@ -99,3 +99,4 @@ class LanguageCookie:
         if self.secure:
             morsel["secure"] = True
         return morsel.OutputString()
+

@@ -1,4 +1,4 @@
-"""The operator's routes: ``/healthz``, ``/metrics``, and the bot's webhook in webhook mode."""
+"""The operator's routes: ``/healthz``, ``/metrics`` (token or own port), the bot's webhook."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -16,16 +18,23 @@ from digestbot import metrics
 from digestbot.service import Service
 from digestbot.web.pages import NO_STORE
 
-__all__ = ["Operations", "TelegramWebhook"]
+__all__ = ["Operations", "TelegramWebhook", "metrics_app"]
 
 log = logging.getLogger("digestbot.web")
 
 
 class Operations:
-    """Health and metrics of one :class:`Service`, never cached."""
+    """Health and metrics of one :class:`Service`, never cached.
+
+    ``/metrics`` on the public app needs ``DIGESTBOT_HTTP__METRICS_TOKEN`` as a bearer
+    token; without one configured it is not there (404): it is then served only on
+    ``DIGESTBOT_HTTP__METRICS_PORT`` (:func:`metrics_app`), or not at all.
+    """
 
     def __init__(self, service: Service) -> None:
         self.service = service
+        token = service.settings.http.metrics_token
+        self.token = token.get_secret_value().encode() if token is not None else None
 
     def routes(self) -> list[Route]:
         return [
@@ -40,7 +49,29 @@ class Operations:
         )
 
     async def metrics(self, request: Request) -> Response:
-        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE, headers=NO_STORE)
+        if self.token is None:
+            raise HTTPException(404)
+        scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), self.token):
+            return PlainTextResponse(
+                "a bearer token is required",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"', **NO_STORE},
+            )
+        return exposition()
+
+
+def exposition() -> Response:
+    return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE, headers=NO_STORE)
+
+
+async def _metrics_only(request: Request) -> Response:
+    return exposition()
+
+
+def metrics_app() -> Starlette:
+    """The app ``digestbot run`` serves on ``DIGESTBOT_HTTP__METRICS_PORT``: ``/metrics`` only."""
+    return Starlette(routes=[Route("/metrics", _metrics_only, methods=["GET"])])
 
 
 @dataclass(frozen=True, slots=True)

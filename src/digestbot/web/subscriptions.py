@@ -22,6 +22,7 @@ from digestbot import metrics
 from digestbot.errors import DigestbotError, ExpiredToken, SubscriberError, TokenError
 from digestbot.models import Channel, Destination, Language
 from digestbot.subscribers import Subscriber, normalize_email
+from digestbot.web.clientaddr import client_address
 from digestbot.web.formlimit import FormRateLimiter
 from digestbot.web.guard import CSP
 from digestbot.web.pages import LANG_CODES, NO_STORE, Link, Pages
@@ -48,6 +49,7 @@ class Subscriptions:
         self.pages = pages
         self.service = pages.service
         self.limiter = FormRateLimiter(pages.service.settings.subscribe_rate_per_minute, 60.0)
+        self.proxies = pages.service.settings.http.trusted_networks
 
     def routes(self) -> list[Route]:
         return [
@@ -138,8 +140,7 @@ class Subscriptions:
 
     async def subscribe(self, request: Request) -> Response:
         lang = self.pages.lang(request)
-        client = request.client.host if request.client else "unknown"
-        wait = self.limiter.hit(client)
+        wait = self.limiter.hit(client_address(request, self.proxies))
         if wait:
             metrics.record_subscribe("rate_limited")
             return self.pages.message(
