@@ -47,6 +47,7 @@ from digestbot.subscribers import (
     Tokens,
     normalize_email,
 )
+from digestbot.summarize.coverage import WeekCoverage, language_gaps
 from digestbot.weeks import Week
 
 log = logging.getLogger("digestbot")
@@ -62,6 +63,8 @@ class CheckReport:
     ready: int
     overrides: int
     problems: list[Problem]
+    language_gaps: list[WeekCoverage] = field(default_factory=list)
+    """Weeks whose ready papers lack a summary in a language (warnings)."""
 
     @property
     def ok(self) -> bool:
@@ -69,7 +72,7 @@ class CheckReport:
 
     def summary(self) -> str:
         errors = sum(1 for p in self.problems if p.severity == "error")
-        warnings = len(self.problems) - errors
+        warnings = len(self.problems) - errors + len(self.language_gaps)
         head = (
             f"{self.files} files: {self.papers} papers ({self.ready} ready), "
             f"{self.overrides} week overrides"
@@ -224,6 +227,7 @@ class Service(EditorialDesk):
             ready=sum(1 for p in snap.papers.values() if p.status is Status.READY),
             overrides=len(snap.overrides),
             problems=snap.problems,
+            language_gaps=language_gaps(snap.papers.values()),
         )
 
     def build_index(self) -> int:

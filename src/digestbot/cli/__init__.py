@@ -57,6 +57,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(svc.engine.dispose())
     for problem in report.problems:
         _out(f"{problem}" if problem.severity == "error" else f"{problem} (warning)")
+    for gap in report.language_gaps:
+        _out(f"{gap.line()} (warning)")
     _out(report.summary())
     return 0 if report.ok else 1
 
