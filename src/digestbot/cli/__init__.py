@@ -239,9 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--dry-run", action="store_true")
     s.set_defaults(handler=cmd_import)
 
-    s = sub.add_parser("summarize", help="draft missing titles and summaries with an LLM")
-    s.add_argument("--week", help="ISO week or a date inside it")
-    s.add_argument("--ids", nargs="+", metavar="ID")
+    s = sub.add_parser(
+        "summarize",
+        help="draft missing titles and summaries with an LLM; translate ready papers' "
+        "summaries into the language they lack (--week, --all)",
+    )
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--week", help="ISO week or a date inside it")
+    which.add_argument("--ids", nargs="+", metavar="ID")
+    which.add_argument(
+        "--all",
+        action="store_true",
+        dest="all_weeks",
+        help="every week: drafts, and ready papers with a summary in one language only",
+    )
     s.add_argument("--dry-run", action="store_true")
     s.set_defaults(handler=cmd_summarize)
 
