@@ -5,11 +5,13 @@ message accepted by the Bot API stand-in's HTML parser and within 4096 UTF-16 un
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from digestbot.cli import main
 from digestbot.models import Issue, Language
 from digestbot.render.telegram import (
     MESSAGE_LIMIT,
@@ -199,3 +201,23 @@ def test_every_message_passes_the_stand_in(issue: Issue, lang: Language) -> None
         assert 0 < utf16_len(text) <= 4096
         if n > 1:
             assert f"{k}/{n}" in text.split("\n", 1)[0]
+
+
+def test_preview_shows_the_button_under_the_last_message(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["preview", "--week", "2024-W16", "--format", "telegram", "--lang", "en"]
+    assert main(args) == 0  # the embedded default URL is local: the link stays in the text
+    out = capsys.readouterr().out
+    assert "button" not in out
+    assert out.rstrip().endswith(
+        '<a href="http://127.0.0.1:8000/issues/2024-W16">Read this issue online</a>'
+    )
+    monkeypatch.setenv("DIGESTBOT_PUBLIC_URL", "https://digest.example.com")
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith(
+        "<!-- button under message 1: Read this issue online → "
+        "https://digest.example.com/issues/2024-W16 -->"
+    )
+    assert '/issues/2024-W16">' not in out

@@ -360,9 +360,15 @@ class Service(EditorialDesk):
         content = self.content_for(issue)
         if fmt == "telegram":
             parts = content.telegram(lang)
-            return "\n\n".join(
+            button = content.telegram_button(lang)
+            shown = "\n\n".join(
                 f"<!-- message {i + 1}/{len(parts)} -->\n{p}" for i, p in enumerate(parts)
             )
+            if button is not None:
+                shown += (
+                    f"\n<!-- button under message {len(parts)}: {button.label} → {button.url} -->"
+                )
+            return shown
         if fmt == "email":
             msg = content.email_message("preview@outbox.invalid", lang)
             return readable_email(msg)

@@ -223,11 +223,18 @@ def render_telegram_post(
     }
     footer = _render(tpl, "telegram/footer.html.j2", footer_ctx)
 
+    paper_ctx = {**ctx, "issue": issue}
+    papers = [
+        _fit_paper(tpl, paper_ctx, paper, number, lang, zh_chars, en_words, limit)
+        for number, paper in enumerate(issue.papers, 1)
+    ]
+
     def blocks_within(room: int, part: str) -> list[str]:
         blocks = [_fit_header(tpl, {**header_ctx, "part": part}, room)]
-        paper_ctx = {**ctx, "issue": issue}
-        for number, paper in enumerate(issue.papers, 1):
-            blocks.append(_fit_paper(tpl, paper_ctx, paper, number, lang, zh_chars, en_words, room))
+        for number, (paper, block) in enumerate(zip(issue.papers, papers, strict=True), 1):
+            if visible_len(block) > room:  # only what no longer fits is fitted again
+                block = _fit_paper(tpl, paper_ctx, paper, number, lang, zh_chars, en_words, room)
+            blocks.append(block)
         if footer:
             blocks.append(footer if visible_len(footer) <= room else truncate_html(footer, room))
         return [b for b in blocks if b]
