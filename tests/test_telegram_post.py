@@ -19,7 +19,13 @@ from digestbot.render.telegram import (
     render_telegram_post,
     visible_text,
 )
-from digestbot.render.telegram_post import hashtag, hashtags, issue_button, split_lead
+from digestbot.render.telegram_post import (
+    LEAD_WIDTH,
+    hashtag,
+    hashtags,
+    issue_button,
+    split_lead,
+)
 from digestbot.render.text import utf16_len
 from digestbot.testing.fake_telegram import parse_html
 from render_samples import SUMMARY_EN, SUMMARY_ZH, make_issue, make_paper
@@ -90,7 +96,7 @@ def test_split_lead_cuts_a_long_first_sentence_at_a_clause() -> None:
         + "long inputs, and we find that it works. Rest here is long enough to fold."
     )
     lead, rest = split_lead(long)
-    assert lead.endswith("…") and len(lead) <= 150
+    assert lead.endswith("…") and len(lead) <= LEAD_WIDTH
     assert rest.startswith(long[len(lead) - 1 :].lstrip()[:10])
     assert split_lead("Short. Tiny.") == ("Short. Tiny.", "")  # a few words are not folded
     assert split_lead("如 e.g. 某法。其余内容足够长，需要折叠起来，放进可以展开的引用块里面才好。")[

@@ -20,7 +20,7 @@ __all__ = [
     "split_lead",
 ]
 
-LEAD_WIDTH = 150
+LEAD_WIDTH = 180
 """Most display width (a Han or full-width character counts 2) of a paper's visible line."""
 
 _SENTENCE_END = re.compile(
