@@ -324,7 +324,7 @@ class CrashConfig:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="digestbot-crash-")))
     extra_env: dict[str, str] = field(default_factory=dict)
     fake_limits: Any = None
-    """digestbot.testing.fake_telegram.RateLimits for the stand-in; None: Telegram's own."""
+    """fake_telegram.RateLimits (tests/fake_telegram) for the stand-in; None: Telegram's own."""
     timeout: float = 600.0
 
 
@@ -357,7 +357,7 @@ class TrialResult:
 @contextlib.contextmanager
 def transports(cfg: CrashConfig) -> Iterator[tuple[Any, Any]]:
     """A fresh SmtpSink and FakeTelegram (its chats registered) for one trial."""
-    from digestbot.testing.fake_telegram import FakeTelegram
+    from fake_telegram import FakeTelegram
     from smtp_sink import SmtpSink
 
     kwargs: dict[str, Any] = {}
@@ -395,10 +395,14 @@ def _copies_so_far(sink: Any, fake: Any) -> int:
 
 
 def crash_trial(
-    cfg: CrashConfig, name: str, kill_at: float | None = None, kill_after: int | None = None
+    cfg: CrashConfig,
+    name: str,
+    kill_at: float | None = None,
+    kill_after: int | None = None,
+    sig: signal.Signals = signal.SIGKILL,
 ) -> TrialResult:
-    """Publish; SIGKILL it ``kill_at`` seconds after start, or once ``kill_after`` copies
-    went out (neither: don't kill); then publish again to completion.
+    """Publish; send it ``sig`` (SIGKILL) ``kill_at`` seconds after start, or once
+    ``kill_after`` copies went out (neither: don't kill); then publish again to completion.
 
     Then count copies per destination (per (chat, part) for Telegram) and check that every
     duplicate is explained by a row the dead process held, at its first unrecorded part.
@@ -426,7 +430,7 @@ def crash_trial(
             while proc.poll() is None and _copies_so_far(sink, fake) < kill_after:
                 time.sleep(0.002)
         if (kill_at is not None or kill_after is not None) and proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(sig)
             killed = True
             kill_at = time.monotonic() - t0
         rc = proc.wait(timeout=cfg.timeout)

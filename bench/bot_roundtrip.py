@@ -4,7 +4,7 @@ Run: python bench/bot_roundtrip.py [--papers 100000] [--queries 200] [--dir DIR]
 
 Starts `digestbot run --no-scheduler` as a subprocess over N papers (the samples plus the
 synthetic ones of bench/common.py) with a bot token, python-telegram-bot long-polling the
-local stand-in (`digestbot.testing.fake_telegram`, Telegram's limits on) served by this
+local stand-in (`tests/fake_telegram`, Telegram's limits on) served by this
 process. Then users write to the bot one after another, paced under the 30 messages/s
 limit, each from a chat of their own (the stand-in allows one message per second into a
 private chat). A round trip is the time from the stand-in queueing the user's update to it
@@ -32,9 +32,10 @@ import psutil  # type: ignore[import-untyped]
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
+sys.path.append(str(REPO / "tests"))  # the Bot API stand-in, tests/fake_telegram
 
 from common import digestbot_run, make_content, run_env  # noqa: E402
-from digestbot.testing.fake_telegram import FakeTelegram  # noqa: E402
+from fake_telegram import FakeTelegram  # noqa: E402
 from search import chinese_queries, english_queries, id_queries, pct  # noqa: E402
 
 PACE = 0.04  # seconds between users: 25 replies/s, under the stand-in's 30/s

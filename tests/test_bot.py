@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from conftest import write
-from digestbot.bot.app import BotApplication, build_bot
+from digestbot.bot.application import BotApplication, build_bot
 from digestbot.models import Channel, Language
 from digestbot.render.telegram import check_telegram_html, visible_len
 from digestbot.service import Service
 from digestbot.settings import load_settings
 from digestbot.subscribers import ACTIVE, UNSUBSCRIBED
-from digestbot.testing.fake_telegram import FakeTelegram, SentMessage
 from digestbot.wiring import build_service
+from fake_telegram import FakeTelegram, SentMessage
 
 ADMIN = 1001
 ANN = 2001  # reads Chinese
@@ -526,3 +526,89 @@ async def test_unexpected_updates_do_not_crash_the_bot(
 
     [still] = await running.say(BOB, "/start")
     assert "Weekly AI Papers" in running.text(still)
+
+
+# -- hostile content --------------------------------------------------------------------------
+
+HOSTILE_ID = "2405.09999"
+HOSTILE_TITLE_EN = "<script>alert('x')</script> Tom & Jerry: <b>not bold</b> </a> &amp; co"
+HOSTILE_TITLE_ZH = "<script>猫</script> 猫 & 鼠：<b>不加粗</b> </a>"
+HOSTILE_SUMMARY_EN = "It shows 1 < 2 & 3 > 2 for <b>all</b> inputs; a fake </a> closes nothing."
+HOSTILE_SUMMARY_ZH = "我们证明 1 < 2 & 3 > 2 对<b>所有</b>输入成立，假的 </a> 什么也不关闭。"
+
+
+@pytest.fixture
+def hostile_paper(content_dir: Path) -> str:
+    """A ready paper whose titles and summaries are full of HTML that must stay text."""
+
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    write(
+        content_dir / "papers" / "2024" / f"{HOSTILE_ID}.md",
+        f"""---
+arxiv_id: '{HOSTILE_ID}'
+title_en: {quoted(HOSTILE_TITLE_EN)}
+title_zh: {quoted(HOSTILE_TITLE_ZH)}
+date: 2024-05-02
+status: ready
+score: 1
+summary_en: {quoted(HOSTILE_SUMMARY_EN)}
+summary_zh: {quoted(HOSTILE_SUMMARY_ZH)}
+links:
+  code: https://example.org/code?a=1&b=2
+---
+""",
+    )
+    return HOSTILE_ID
+
+
+def formatted(message: SentMessage, kind: str, text: str) -> list[str]:
+    """The visible pieces of ``text`` that carry a ``kind`` entity (bold, italic...)."""
+    units = text.encode("utf-16-le")
+    return [
+        units[2 * e["offset"] : 2 * (e["offset"] + e["length"])].decode("utf-16-le")
+        for e in message.entities
+        if e["type"] == kind
+    ]
+
+
+async def test_paper_card_shows_a_hostile_title_as_text(
+    hostile_paper: str, running: Running
+) -> None:
+    [card] = await running.say(BOB, f"/paper {hostile_paper}")
+    text = running.text(card)
+    assert text.splitlines()[:2] == [HOSTILE_TITLE_EN, HOSTILE_TITLE_ZH]
+    assert HOSTILE_SUMMARY_EN in text
+    # Only the card's own markup formats: the whole titles, nothing inside them.
+    assert formatted(card, "bold", text) == [HOSTILE_TITLE_EN]
+    assert formatted(card, "italic", text) == [HOSTILE_TITLE_ZH]
+    # The fake </a> neither closed nor opened a link; the code link kept its query.
+    assert links(card) == [
+        f"https://arxiv.org/abs/{hostile_paper}",
+        f"https://arxiv.org/pdf/{hostile_paper}",
+        "https://example.org/code?a=1&b=2",
+        f"https://huggingface.co/papers/{hostile_paper}",
+    ]
+
+    [zh] = await running.say(ANN, f"/paper https://arxiv.org/abs/{hostile_paper}")
+    zh_text = running.text(zh)
+    assert zh_text.splitlines()[:2] == [HOSTILE_TITLE_ZH, HOSTILE_TITLE_EN]
+    assert HOSTILE_SUMMARY_ZH in zh_text
+    assert formatted(zh, "bold", zh_text) == [HOSTILE_TITLE_ZH]
+
+
+async def test_search_results_show_a_hostile_title_as_text(
+    hostile_paper: str, running: Running
+) -> None:
+    [results] = await running.say(BOB, "/paper Tom Jerry")
+    text = running.text(results)
+    assert f"1. {HOSTILE_TITLE_EN}" in text.splitlines()
+    assert HOSTILE_TITLE_EN in formatted(results, "bold", text)
+    label, data = buttons(results)[0]
+    assert data == f"p:{hostile_paper}" and label.startswith("1. <script>alert")
+
+    before = len(running.fake.messages(BOB))
+    running.fake.press_button(BOB, results, data)
+    [card] = await running.new_messages(BOB, before)
+    assert running.text(card).splitlines()[0] == HOSTILE_TITLE_EN

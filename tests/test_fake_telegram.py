@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import random
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,8 +25,9 @@ from telegram.error import (
 )
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
-from digestbot.testing.fake_telegram import (
+from fake_telegram import (
     FakeTelegram,
+    FloodControl,
     HtmlParseError,
     RateLimits,
     parse_html,
@@ -40,7 +42,7 @@ GROUP = -100123
 
 @pytest.fixture
 def tg() -> Iterator[FakeTelegram]:
-    with FakeTelegram(token=TOKEN, limits=RateLimits(private_burst=2)) as fake:
+    with FakeTelegram(token=TOKEN, limits=RateLimits(private_messages=2)) as fake:
         fake.add_private_chat(ANN, first_name="Ann", language_code="zh-hans")
         fake.add_private_chat(BOB, first_name="Bob", language_code="en", username="bob")
         fake.add_channel(CHANNEL, "Weekly AI Papers", username="digest_channel")
@@ -173,51 +175,104 @@ async def test_private_flood_raises_retry_after(
 ) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "true")  # else reading retry_after warns
     await bot.send_message(ANN, "1")
-    await bot.send_message(ANN, "2")  # burst 2
+    await bot.send_message(ANN, "2")  # two in any second (the fixture's limit)
     with pytest.raises(RetryAfter) as raised:
         await bot.send_message(ANN, "3")
     assert raised.value.retry_after == dtm.timedelta(seconds=1)
     assert [m.text for m in tg.messages(ANN)] == ["1", "2"]  # the refused one is not delivered
     assert (tg.count_429, tg.count_429_for(ANN), tg.count_429_for(BOB)) == (1, 1, 0)
-    await bot.send_message(BOB, "other chats have their own bucket")
+    assert tg.over_limit == {"private": 1}
+    await bot.send_message(BOB, "other chats have their own window")
 
 
-def test_group_flood_payload_and_refill() -> None:
+def test_group_flood_payload_and_sliding_window() -> None:
     now = [1000.0]
-    limits = RateLimits(group_burst=2)  # 20 per minute: one token every 3 s
+    limits = RateLimits(group_messages=2)  # two in any minute
     with FakeTelegram(token=TOKEN, limits=limits, clock=lambda: now[0]) as tg:
         tg.add_group(GROUP, "Readers")
         with httpx.Client() as client:
-            for text in ("1", "2"):
-                reply = client.post(api(tg, "sendMessage"), json={"chat_id": GROUP, "text": text})
-                assert reply.status_code == 200
-            refused = client.post(api(tg, "sendMessage"), json={"chat_id": GROUP, "text": "3"})
+
+            def send(text: str) -> httpx.Response:
+                return client.post(api(tg, "sendMessage"), json={"chat_id": GROUP, "text": text})
+
+            assert send("1").status_code == 200
+            now[0] += 20.0
+            assert send("2").status_code == 200
+            refused = send("3")
             assert refused.status_code == 429
             assert refused.json() == {
                 "ok": False,
                 "error_code": 429,
-                "description": "Too Many Requests: retry after 3",
-                "parameters": {"retry_after": 3},
+                "description": "Too Many Requests: retry after 40",
+                "parameters": {"retry_after": 40},
             }
-            now[0] += 3.0
-            again = client.post(api(tg, "sendMessage"), json={"chat_id": GROUP, "text": "3"})
-            assert again.json()["ok"] is True
+            now[0] += 39.5  # the window still holds "1" (sent 59.5 s ago)
+            assert send("3").json()["parameters"] == {"retry_after": 1}
+            now[0] += 0.5  # "1" is a minute old: one place, not a refill of the minute
+            assert send("3").json()["ok"] is True
+            assert send("4").json()["parameters"] == {"retry_after": 20}
         assert [m.text for m in tg.messages(GROUP)] == ["1", "2", "3"]
+        assert tg.over_limit == {"group": 3} and tg.count_429_for(GROUP) == 3
 
 
 def test_global_flood_spans_chats() -> None:
     now = [0.0]
     with (
-        FakeTelegram(token=TOKEN, limits=RateLimits(global_burst=3), clock=lambda: now[0]) as tg,
+        FakeTelegram(token=TOKEN, limits=RateLimits(global_messages=3), clock=lambda: now[0]) as tg,
         httpx.Client() as client,
     ):
         codes = []
-        for user in range(1, 5):
+        for user in range(1, 6):
             tg.add_private_chat(user)
             reply = client.post(api(tg, "sendMessage"), data={"chat_id": user, "text": "x"})
             codes.append(reply.status_code)
-        assert codes == [200, 200, 200, 429]
-        assert tg.count_429_for(4) == 1
+            now[0] += 0.2
+        # 0.0, 0.2, 0.4 fill the second; 0.6 and 0.8 are over it; at 1.0 the first is out
+        assert codes == [200, 200, 200, 429, 429]
+        assert client.post(api(tg, "sendMessage"), data={"chat_id": 4, "text": "x"}).is_success
+        assert tg.count_429_for(4) == 1 and tg.over_limit == {"global": 2}
+
+
+def test_no_burst_on_top_of_the_rate() -> None:
+    """A full second of messages, then a pause: the next second is no larger (a token
+    bucket would let a burst through after the pause)."""
+    now = [0.0]
+    with FakeTelegram(token=TOKEN, clock=lambda: now[0]) as tg, httpx.Client() as client:
+        codes = []
+        for user in range(1, 97):
+            tg.add_private_chat(user)
+        for user in range(1, 97):
+            now[0] = 5.0 + (user - 1) / 64  # 64 a second for 1.5 s, after 5 s of quiet
+            reply = client.post(api(tg, "sendMessage"), data={"chat_id": user, "text": "x"})
+            codes.append(reply.status_code)
+        assert codes[:30] == [200] * 30
+        assert codes[30:64] == [429] * 34  # the rest of that second
+        assert codes[64:94] == [200] * 30  # from 6.0, one place as each of the first leaves
+        assert codes[94:] == [429] * 2  # and the second from 6.0 is full again
+        assert tg.over_limit == {"global": 36}
+
+
+def test_flood_control_is_a_strict_sliding_window() -> None:
+    """Random arrivals: no interval of a window's length ever holds more than its limit,
+    and every refusal was needed (admitting it would have made one hold more)."""
+    rng = random.Random(14)
+    limits = RateLimits(global_messages=30, private_messages=1, group_messages=20)
+    flood = FloodControl(limits)
+    t = 0.0
+    accepted: list[tuple[float, int]] = []
+    for _ in range(20_000):
+        t += rng.expovariate(45.0)
+        chat = rng.choice([*range(1, 40), -1, -2])
+        before = [a for a, c in accepted if a > t - 1.0]
+        before_chat = [a for a, c in accepted if c == chat and a > t - (1.0 if chat > 0 else 60)]
+        limit_chat = 1 if chat > 0 else 20
+        fits = len(before) < 30 and len(before_chat) < limit_chat
+        retry_after = flood.admit(chat, private=chat > 0, now=t)
+        assert (retry_after is None) == fits, (t, chat)
+        if retry_after is None:
+            accepted.append((t, chat))
+        accepted = [(a, c) for a, c in accepted if a > t - 60]
+    assert flood.refused > 1000 and sum(flood.over_limit.values()) >= flood.refused
 
 
 def test_rate_limits_switch_off() -> None:
@@ -298,12 +353,11 @@ async def test_edit_delete_and_keyboards(tg: FakeTelegram, bot: Bot) -> None:
 
 
 async def test_get_updates_long_polls_an_injected_message(tg: FakeTelegram, bot: Bot) -> None:
-    started = time.monotonic()
-    polling = asyncio.create_task(bot.get_updates(timeout=5))
-    await asyncio.sleep(0.1)
+    # a poll that would sit out 10 minutes: only waking up on the message ends it in time
+    polling = asyncio.create_task(bot.get_updates(timeout=600))
+    await asyncio.sleep(0.1)  # let the poll reach the server (it answers at once either way)
     tg.send_user_message(BOB, "/paper@digest_test_bot 2401.00001", chat_id=GROUP)
-    [update] = await polling
-    assert time.monotonic() - started < 2  # woke up, did not sit out the timeout
+    [update] = await asyncio.wait_for(polling, timeout=60)
 
     assert update.message is not None
     assert update.message.text == "/paper@digest_test_bot 2401.00001"
@@ -424,7 +478,8 @@ def test_restart_keeps_base_url() -> None:
 
 def test_main_serves_until_interrupted() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "digestbot.testing.fake_telegram", "--port", "0"],
+        [sys.executable, "-m", "fake_telegram", "--port", "0"],
+        cwd=Path(__file__).parent,
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -136,8 +136,8 @@ async def test_transient_failures_retry_and_permanent_ones_stop(ledger: Ledger) 
     sender = MemorySender(fail=fail)
     bounced: list[str] = []
 
-    async def on_bounce(row: object, reason: str) -> None:
-        bounced.append(getattr(row, "address", ""))
+    async def on_bounce(row: Delivery, reason: str) -> None:
+        bounced.append(row.address)
 
     pub = Publisher(ledger, {"memory": sender}, on_bounce=on_bounce)
     stats = await pub.drain(rec.id, content())
@@ -229,3 +229,23 @@ async def test_a_migration_in_a_child_process_brings_the_database_to_head(
         assert await at_head(engine)
     finally:
         await engine.dispose()
+
+
+async def test_a_batch_checkpoint_refuses_rows_whose_lease_ran_out(ledger: Ledger) -> None:
+    # nobody has taken the rows over yet, but their lease has ended: another worker may
+    # claim them at any moment, so the owner must not send (nor extend the lease)
+    rec = await ledger.plan(ISSUE, dests(4, 0), frozenset({"email"}))
+    rows = await ledger.claim(rec.id, "w", 4)
+    expired = [rows[0].id, rows[1].id]
+    async with ledger.engine.begin() as conn:
+        await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(expired))
+            .values(lease_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    ok, sent = await ledger.write_batch("w", checkpoints=[(d.id, 1) for d in rows])
+    assert ok == {rows[2].id, rows[3].id} and sent == set()
+    assert not await ledger.checkpoint(rows[0].id, "w", 1)
+    # the rows whose lease ran out are free for another worker; the others are not
+    other = await ledger.claim(rec.id, "other", 4)
+    assert sorted(d.id for d in other) == sorted(expired)

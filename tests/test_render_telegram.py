@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from digestbot.models import Issue, Language
 from digestbot.render.telegram import (
-    MESSAGE_LIMIT,
     check_telegram_html,
     count_entities,
     pack_blocks,
@@ -22,8 +21,11 @@ from digestbot.render.telegram_post import IssueButton
 from digestbot.render.text import utf16_len
 from render_samples import HOSTILE_TITLES, hostile_issue, make_issue, make_paper
 
+TELEGRAM_TEXT_LIMIT = 4096
+"""Telegram's limit (UTF-16 units after HTML parsing), not the renderer's constant."""
 
-def assert_valid(messages: list[str], issue: Issue, limit: int = MESSAGE_LIMIT) -> None:
+
+def assert_valid(messages: list[str], issue: Issue, limit: int = TELEGRAM_TEXT_LIMIT) -> None:
     """Every message fits and parses; every paper is in exactly one message, in order."""
     assert messages
     for m in messages:
@@ -284,3 +286,16 @@ def test_split_property(issue: Issue, lang: Language, limit: int, budget: int) -
     assert_valid(messages, issue, limit)
     for m in messages:
         assert utf16_len(visible_text(m)) == visible_len(m)
+
+
+def test_a_maximal_issue_fills_messages_up_to_telegrams_limit_and_no_further() -> None:
+    long_en = " ".join(f"word{i}😀" for i in range(900))
+    papers = [
+        make_paper(n, summary_en=long_en[: 600 * n], summary_zh="注意力😀" * 300 * n)
+        for n in range(1, 13)
+    ]
+    issue = make_issue(papers)
+    messages = render_telegram(issue, Language.BOTH, zh_chars=100_000, en_words=100_000)
+    assert_valid(messages, issue)
+    lengths = [utf16_len(visible_text(m)) for m in messages]
+    assert TELEGRAM_TEXT_LIMIT - 100 < max(lengths) <= TELEGRAM_TEXT_LIMIT

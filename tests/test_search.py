@@ -7,7 +7,6 @@ import datetime as dt
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CORPUS, SAMPLE_CONTENT
+from conftest import CORPUS, SAMPLE_CONTENT, require_corpus
 from digestbot.content.store import ContentStore
 from digestbot.models import Paper, Status
 from digestbot.search.index import SCHEMA_VERSION, SearchIndex, SearchIndexError, SearchResult
@@ -111,10 +110,10 @@ def test_terms_split_on_spaces_punctuation_and_script_changes() -> None:
 def test_a_4000_character_query_is_refused_at_once(index: SearchIndex) -> None:
     text = "注意力 attention " * 300
     assert len(text) > 4000
-    t0 = time.perf_counter()
     assert parse_query(text).kind == "too_long"
+    # its words match papers: an empty result means it was refused, not searched
+    assert index.search("注意力 attention").total > 0
     assert index.search(text) == SearchResult([], 0)
-    assert time.perf_counter() - t0 < 0.05
 
 
 # -- matching on the sample content -----------------------------------------------------------
@@ -422,8 +421,7 @@ def _corpus_papers() -> dict[str, Paper]:
 
 @pytest.fixture(scope="module")
 def corpus() -> dict[str, Paper]:
-    if not (CORPUS / "2024").is_dir():
-        pytest.skip(f"the Markdown archive is not at {CORPUS}")
+    require_corpus(CORPUS / "2024")
     papers = _corpus_papers()
     assert len(papers) > 500
     return papers

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from digestbot.models import IssueOverride, Paper, Status
 from digestbot.selection import latest_week, make_issue, select_papers
-from digestbot.weeks import Week
+from digestbot.weeks import Week, listing_day
 
 
 def paper(pid: str, day: str, score: int = 0, status: Status = Status.READY) -> Paper:
@@ -77,3 +78,48 @@ def test_latest_unpublished_week() -> None:
     assert latest_week(papers) == Week(2024, 17)
     assert latest_week(papers, {Week(2024, 17)}) == Week(2024, 16)
     assert latest_week(papers, {Week(2024, 17), Week(2024, 16)}) is None
+
+
+def test_saturday_and_sunday_listings_belong_to_their_week() -> None:
+    store = by_id(
+        paper("2404.00001", "2024-04-14", 9),  # Sunday of W15
+        paper("2404.00002", "2024-04-15", 1),  # Monday
+        paper("2404.00003", "2024-04-20", 2),  # Saturday
+        paper("2404.00004", "2024-04-21", 3),  # Sunday
+        paper("2404.00005", "2024-04-22", 9),  # Monday of W17
+    )
+    chosen = select_papers(store, W16)
+    assert [p.arxiv_id for p in chosen] == ["2404.00004", "2404.00003", "2404.00002"]
+    issue = make_issue(W16, chosen)
+    assert issue.title_zh == "每周AI论文速递(240415-240421)"
+    assert issue.title_en == "Weekly AI Papers (Apr 15 – Apr 21, 2024)"
+    assert [p.arxiv_id for p in select_papers(store, Week(2024, 17))] == ["2404.00005"]
+    assert [p.arxiv_id for p in select_papers(store, Week(2024, 15))] == ["2404.00001"]
+
+
+def test_a_week_crossing_the_new_year_keeps_both_years_and_its_sunday() -> None:
+    week = Week(2026, 1)  # Monday 2025-12-29 to Sunday 2026-01-04
+    store = by_id(
+        paper("2512.00001", "2025-12-28", 9),  # Sunday of 2025-W52
+        paper("2512.00002", "2025-12-31", 2),
+        paper("2601.00003", "2026-01-03", 3),  # Saturday
+        paper("2601.00004", "2026-01-04", 4),  # Sunday
+        paper("2601.00005", "2026-01-05", 9),  # Monday of 2026-W02
+    )
+    chosen = select_papers(store, week)
+    assert [p.arxiv_id for p in chosen] == ["2601.00004", "2601.00003", "2512.00002"]
+    assert make_issue(week, chosen).title_zh == "每周AI论文速递(251229-260104)"
+    assert latest_week(store.values()) == Week(2026, 2)
+
+
+def test_the_listing_day_in_the_configured_timezone_picks_the_week() -> None:
+    # Sunday 23:30 in Shanghai is still Sunday 15:30 UTC; Monday 00:30 there is Sunday in UTC
+    tz = ZoneInfo("Asia/Shanghai")
+    late_sunday = dt.datetime(2024, 4, 21, 15, 30, tzinfo=dt.UTC)
+    early_monday = dt.datetime(2024, 4, 21, 16, 30, tzinfo=dt.UTC)
+    store = by_id(
+        paper("2404.00001", listing_day(late_sunday, tz).isoformat(), 1),
+        paper("2404.00002", listing_day(early_monday, tz).isoformat(), 2),
+    )
+    assert [p.arxiv_id for p in select_papers(store, W16)] == ["2404.00001"]
+    assert [p.arxiv_id for p in select_papers(store, Week(2024, 17))] == ["2404.00002"]

@@ -85,3 +85,13 @@ def test_cli_reports_bad_settings_without_traceback(
     assert err.startswith("error: invalid settings:")
     assert "DIGESTBOT_HTTP__PORT" in err
     assert "hunter2" not in err
+
+
+@pytest.mark.postgres
+def test_postgres_fixture_works_in_a_database_of_its_own(postgres_url: str) -> None:
+    from conftest import POSTGRES_URL
+
+    given = POSTGRES_URL.rsplit("/", 1)[-1].split("?")[0]
+    own = postgres_url.rsplit("/", 1)[-1].split("?")[0]
+    assert own.startswith("digestbot_test_")
+    assert own != given

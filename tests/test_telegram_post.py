@@ -27,7 +27,7 @@ from digestbot.render.telegram_post import (
     split_lead,
 )
 from digestbot.render.text import utf16_len
-from digestbot.testing.fake_telegram import parse_html
+from fake_telegram import parse_html
 from render_samples import SUMMARY_EN, SUMMARY_ZH, make_issue, make_paper
 
 URL = "https://digest.example.com"

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import feedparser
 import html5lib
+import itsdangerous.timed
 import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from starlette.exceptions import StarletteDeprecationWarning
 
 from conftest import write
@@ -40,7 +40,6 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 T = TypeVar("T")
-SECRET_KEY = "test-secret-key"
 SMTP_PASSWORD = "smtp-password-9f8e7d"
 HOSTILE = "<script>alert(1)</script> & <b"
 HOSTILE_ID = "2404.10001"
@@ -417,18 +416,28 @@ def test_forged_and_tampered_tokens_change_nothing(site: Site) -> None:
     assert member is not None and member.status == ACTIVE
 
 
-def test_expired_confirmation_link(site: Site) -> None:
-    class LongAgo(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(time.time()) - 4 * 24 * 3600
+class ShiftedClock:
+    """``time`` as itsdangerous sees it, moved forward: links age without waiting."""
 
-    old = URLSafeTimedSerializer(SECRET_KEY, salt="digestbot.confirm", signer=LongAgo)
-    token = old.dumps(["late@example.com", "en"])
-    assert isinstance(token, str)
-    page = site.client.get(f"/confirm/{token}?lang=en")
+    def __init__(self, ahead: float) -> None:
+        self.ahead = ahead
+
+    def time(self) -> float:
+        return time.time() + self.ahead
+
+
+def test_expired_confirmation_link(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    subscribe(site, "late@example.com")
+    path = confirm_path(site, "late@example.com")  # the link as mailed
+    window = site.service.settings.confirm_token_hours * 3600
+    monkeypatch.setattr(itsdangerous.timed, "time", ShiftedClock(window - 60))
+    assert site.client.get(f"{path}?lang=en").status_code == 200  # still valid
+    monkeypatch.setattr(itsdangerous.timed, "time", ShiftedClock(window + 60))
+    page = site.client.get(f"{path}?lang=en")
     assert page.status_code == 400 and "expired" in page.text
-    assert site.client.post(f"/confirm/{token}?lang=en").status_code == 400
-    assert site.subscriber("late@example.com") is None
+    assert site.client.post(f"{path}?lang=en").status_code == 400
+    late = site.subscriber("late@example.com")
+    assert late is not None and late.status == PENDING
     strict(page.text)
 
 
@@ -546,8 +555,11 @@ def test_healthz_reports_a_dead_database(site: Site) -> None:
 
 
 def test_error_pages_and_secrets(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    secret_key = site.service.settings.secret_key.get_secret_value()
+    assert secret_key  # the one the settings hold, whatever the fixture chose
+
     async def broken() -> list[IssueRecord]:
-        raise RuntimeError(f"database at sqlite:///x failed with {SECRET_KEY} {SMTP_PASSWORD}")
+        raise RuntimeError(f"database at sqlite:///x failed with {secret_key} {SMTP_PASSWORD}")
 
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
@@ -576,5 +588,5 @@ def test_error_pages_and_secrets(site: Site, caplog: pytest.LogCaptureFixture) -
     strict(crash.text)
     seen.append(crash.text + str(crash.headers))
     for text in [*seen, caplog.text]:
-        assert SECRET_KEY not in text and SMTP_PASSWORD not in text
+        assert secret_key not in text and SMTP_PASSWORD not in text
     assert "RuntimeError" in caplog.text  # the operator still learns what failed, and where

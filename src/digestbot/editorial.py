@@ -133,23 +133,57 @@ class EditorialDesk:
 
         Raises NoArchivePosts when not one post could be read (``report.problems`` says why).
         """
+        from digestbot.errors import ImportFailed
+        from digestbot.sources.arxiv_titles import find_by_titles
         from digestbot.sources.importer import plural
-        from digestbot.sources.markdown import archive_issues, import_archive
+        from digestbot.sources.markdown import (
+            archive_issues,
+            import_archive,
+            title_key,
+            unlinked_titles,
+        )
+        from digestbot.summarize.glossary import load_glossary
 
+        glossary = load_glossary(self.settings.content_dir)
+        found_ids: dict[str, str] | None = {}
+        titles = unlinked_titles(paths)
+        if titles:
+            try:
+                found_ids = await find_by_titles(self.settings, titles, title_key)
+            except ImportFailed as exc:
+                found_ids = None
+                report.notes.append(
+                    f"could not look up {plural(len(titles), 'title')} on arXiv ({exc}); "
+                    "reported above as not an arXiv link"
+                )
         posts = import_archive(
-            self.store, paths, dry_run=report.dry_run, report=report, step=step, begin=begin
+            self.store,
+            paths,
+            dry_run=report.dry_run,
+            report=report,
+            step=step,
+            begin=begin,
+            found=found_ids,
+            glossary=glossary,
+            today=dt.datetime.now(self.settings.tz).date(),
         )
         if not posts and report.problems:
             raise NoArchivePosts(
                 "no weekly post could be read: give files named <year>/MMDD-MMDD.md or their folder"
             )
         found = archive_issues(posts, tz=self.settings.tz, report=report)
+        papers = len(dict.fromkeys(r.arxiv_id for post in posts for r in post.records))
+        totals = [plural(report.files, "file"), plural(papers, "paper")]
         if report.dry_run:
             for item in found:
                 report.actions.append(
                     f"would record issue {item.issue.week} {item.issue.title_zh} "
                     f"({plural(item.papers, 'paper')}) unless that week is already recorded"
                 )
+            issues = (
+                f"{plural(len(found), 'issue')} (would be recorded unless already in the archive)"
+            )
+            report.totals = [*totals, issues]
             return report
         await upgrade(self.engine)
         new = known = 0
@@ -160,7 +194,8 @@ class EditorialDesk:
                 new += 1
             else:
                 known += 1
-        report.notes.append(f"archive issues: {new} recorded, {known} already in the archive")
+        issues = f"{plural(new + known, 'issue')} ({new} recorded, {known} already in the archive)"
+        report.totals = [*totals, issues]
         return report
 
     async def summarize(

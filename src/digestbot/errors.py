@@ -23,6 +23,10 @@ class NothingToPublish(DigestbotError):
     """No week has ready papers that were not already published."""
 
 
+class NotPublished(DigestbotError):
+    """A command needs a published issue (export) and the week has none."""
+
+
 class IssueRefused(DigestbotError):
     """Publishing refuses an issue that holds invalid or draft papers."""
 

@@ -47,6 +47,7 @@ class Channel(enum.StrEnum):
 
     TELEGRAM = "telegram"
     EMAIL = "email"
+    ARCHIVE = "archive"  # the series' Markdown post, written into a folder
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,9 +70,10 @@ async def run_forever(
     sched: Scheduler | None = None
     try:
         if bot and settings.telegram.enabled:
-            from digestbot.bot import app as bot_app
+            from digestbot.bot import webhook as bot_webhook
+            from digestbot.bot.application import build_bot
 
-            application = bot_app.build_bot(service)
+            application = build_bot(service)
             if settings.telegram.webhook_url:
                 if not web:
                     raise DigestbotError(
@@ -80,9 +81,9 @@ async def run_forever(
                         "updates to the web app: run it too (drop --no-web) or unset the URL"
                     )
                 hook = (
-                    bot_app.webhook_path(service),
-                    bot_app.webhook_secret(service),
-                    bot_app.webhook_feed(application),
+                    bot_webhook.webhook_path(service),
+                    bot_webhook.webhook_secret(service),
+                    bot_webhook.webhook_feed(application),
                 )
         if web:
             from digestbot.web.app import TelegramWebhook, create_app
@@ -108,7 +109,7 @@ async def run_forever(
             await application.initialize()
             await application.start()
             if hook:
-                await bot_app.set_webhook(application, service)
+                await bot_webhook.set_webhook(application, service)
                 name = application.bot.username
                 _say(f"bot: webhook at {settings.telegram.webhook_url} as @{name}")
             elif application.updater is not None:

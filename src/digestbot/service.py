@@ -12,22 +12,21 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digestbot.content.store import ContentStore, Problem, Snapshot, trim_heap
-from digestbot.db.engine import at_head, upgrade, upgrade_in_child
-from digestbot.db.tables import bot_users, chat_migrations, scheduler_runs
+from digestbot.db.engine import answers, at_head, upgrade, upgrade_in_child
+from digestbot.db.repositories import BotUsers, ChatMigrations, SchedulerRuns
 from digestbot.delivery.ledger import Delivery, IssueRecord, Ledger
 from digestbot.delivery.mailer import Mailer
 from digestbot.delivery.publisher import DrainStats, Publisher
 from digestbot.delivery.ratelimit import RateLimiter
 from digestbot.delivery.senders import Content, RenderOptions, Sender, mail_domain
 from digestbot.editorial import EditorialDesk
-from digestbot.errors import IssueRefused, NothingToPublish
+from digestbot.errors import IssueRefused, NothingToPublish, NotPublished
 from digestbot.metrics import record_delivery, time_publish
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
 from digestbot.render.confirm import render_confirmation
@@ -164,6 +163,9 @@ class Service(EditorialDesk):
         self.mailer = mailer
         self.ledger = Ledger(engine)
         self.subscribers = Subscribers(engine)
+        self.bot_users = BotUsers(engine)
+        self.chat_migrations = ChatMigrations(engine)
+        self.scheduler_runs = SchedulerRuns(engine)
         self.tokens = Tokens(
             settings.secret_key.get_secret_value(), settings.confirm_token_hours * 3600
         )
@@ -391,11 +393,6 @@ class Service(EditorialDesk):
 
     # -- publishing -----------------------------------------------------------------------
 
-    async def _chat_migrations(self) -> dict[str, str]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(chat_migrations))).all()
-        return {r.old_chat_id: r.new_chat_id for r in rows}
-
     async def destinations(
         self, channels: frozenset[str]
     ) -> tuple[list[tuple[Destination, str]], list[str]]:
@@ -407,7 +404,7 @@ class Service(EditorialDesk):
         mail_subs = await self.subscribers.active(Channel.EMAIL)
         configured = bool(self.settings.telegram.channels or tg_subs or mail_subs)
         if "telegram" in channels:
-            moved = await self._chat_migrations()
+            moved = await self.chat_migrations.all()
             for ch in self.settings.telegram.channels:
                 chat = moved.get(str(ch.chat_id), str(ch.chat_id))
                 out.append((Destination(Channel.TELEGRAM, chat, ch.lang), tg))
@@ -430,6 +427,11 @@ class Service(EditorialDesk):
                             "outbox",
                         )
                     )
+        archive = self.settings.archive.dir
+        if Channel.ARCHIVE.value in channels and archive is not None:
+            out.append(
+                (Destination(Channel.ARCHIVE, str(archive.resolve()), Language.ZH), "archive")
+            )
         if "telegram" in channels and tg == "outbox":
             notes.append(
                 "No Telegram token (DIGESTBOT_TELEGRAM__TOKEN): Telegram messages were written "
@@ -454,6 +456,8 @@ class Service(EditorialDesk):
         """Plan the week's deliveries in the ledger, then drain them. Safe to run again."""
         started = time.monotonic()
         wanted = frozenset({only}) if only else frozenset({"telegram", "email"})
+        if not only and self.settings.archive.dir is not None:
+            wanted |= {Channel.ARCHIVE.value}
         async with self._publish_lock:
             w = await self.resolve_week(week)
             record = await self.ledger.get_issue(str(w))
@@ -541,25 +545,14 @@ class Service(EditorialDesk):
 
     # -- delivery hooks -------------------------------------------------------------------
 
-    async def _on_migrated(self, row: object, new_address: str) -> None:
-        assert isinstance(row, Delivery)
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(chat_migrations)
-                .values(old_chat_id=row.address, new_chat_id=new_address, migrated_at=utc_now())
-                .on_conflict_do_update(
-                    index_elements=["old_chat_id"], set_={"new_chat_id": new_address}
-                )
-            )
+    async def _on_migrated(self, row: Delivery, new_address: str) -> None:
+        await self.chat_migrations.record(row.address, new_address)
         await self.subscribers.change_address(Channel.TELEGRAM, row.address, new_address)
 
-    async def _on_deactivate(self, row: object, reason: str) -> None:
-        assert isinstance(row, Delivery)
+    async def _on_deactivate(self, row: Delivery, reason: str) -> None:
         await self.subscribers.set_status(row.channel, row.address, BLOCKED, reason)
 
-    async def _on_bounce(self, row: object, reason: str) -> None:
-        assert isinstance(row, Delivery)
+    async def _on_bounce(self, row: Delivery, reason: str) -> None:
         await self.subscribers.record_bounce(row.address, reason)
 
     # -- archive and readers --------------------------------------------------------------
@@ -591,6 +584,46 @@ class Service(EditorialDesk):
         issue = make_issue(w, papers, snap.overrides.get(w))
         return replace(issue, title_zh=record.title_zh, title_en=record.title_en)
 
+    async def export_markdown(
+        self, week: str | Week | None, out: Path, *, every: bool = False
+    ) -> ExportReport:
+        """Write published issues as the series' posts, ``out/<year>/<MMDD-MMDD>.md``.
+
+        ``every``: all published issues; else ``week``, or the latest published one. Files
+        that already hold the same post are left untouched.
+        """
+        from digestbot.delivery.archive import write_post
+
+        records = await self.ledger.list_issues()
+        if week is not None and not every:
+            w = week if isinstance(week, Week) else Week.parse(week)
+            records = [r for r in records if r.week == str(w)]
+            if not records:
+                raise NotPublished(
+                    f"{w} has not been published: publish it first (digestbot publish --week "
+                    f"{w}), or import the archive that holds it (digestbot import markdown PATH)"
+                )
+        elif not every:
+            records = records[:1]
+        if not records:
+            raise NotPublished(
+                "no issue has been published yet: publish one (digestbot publish) or import "
+                "an archive of posts (digestbot import markdown PATH)"
+            )
+        report = ExportReport(out)
+        for record in sorted(records, key=lambda r: r.week):
+            issue = await self.published_issue(record.week)
+            assert issue is not None
+            lost = [pid for pid in record.paper_ids if pid not in issue.paper_ids]
+            if lost:
+                report.notes.append(
+                    f"{record.week}: {', '.join(lost)} not in {self.store.root}; "
+                    "the post leaves them out"
+                )
+            path, changed = await asyncio.to_thread(write_post, out, issue)
+            report.posts.append((record.week, path, len(issue.papers), changed))
+        return report
+
     async def latest_issue(self) -> Issue | None:
         records = await self.ledger.list_issues()
         return await self.published_issue(records[0].week) if records else None
@@ -602,12 +635,9 @@ class Service(EditorialDesk):
 
     async def user_lang(self, user_id: str, telegram_code: str | None = None) -> Language:
         """The language a bot user chose with /lang, else their Telegram language, else zh."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(bot_users.c.lang).where(bot_users.c.user_id == user_id))
-            ).first()
-        if row is not None:
-            return Language(row[0])
+        chosen = await self.bot_users.lang(user_id)
+        if chosen is not None:
+            return chosen
         if telegram_code and telegram_code.lower().startswith("zh"):
             return Language.ZH
         if telegram_code:
@@ -615,16 +645,7 @@ class Service(EditorialDesk):
         return Language.ZH
 
     async def set_user_lang(self, user_id: str, lang: Language) -> None:
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        now = utc_now()
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(bot_users)
-                .values(user_id=user_id, lang=lang.value, updated_at=now)
-                .on_conflict_do_update(
-                    index_elements=["user_id"], set_={"lang": lang.value, "updated_at": now}
-                )
-            )
+        await self.bot_users.set_lang(user_id, lang)
         await self.subscribers.set_lang(Channel.TELEGRAM, user_id, lang)
 
     async def subscribe_telegram(self, chat_id: str, lang: Language) -> Subscriber:
@@ -680,14 +701,7 @@ class Service(EditorialDesk):
 
     async def claim_fire(self, job: str, key: str, owner: str) -> bool:
         """Record one scheduled fire; False if another process already claimed it."""
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                insert(scheduler_runs)
-                .values(job=job, fire_key=key, owner=owner, fired_at=utc_now())
-                .on_conflict_do_nothing(index_elements=["job", "fire_key"])
-            )
-        return bool(result.rowcount)
+        return await self.scheduler_runs.claim(job, key, owner)
 
     # -- status -----------------------------------------------------------------------------
 
@@ -705,20 +719,34 @@ class Service(EditorialDesk):
 
     async def healthy(self) -> bool:
         """A cheap database round trip for ``/healthz``; False (and a warning) if it fails."""
-        from sqlalchemy import text
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            async with asyncio.timeout(5.0), self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            log.warning("health check: the database did not answer (%s)", type(exc).__name__)
-            return False
-        return True
+        return await answers(self.engine)
 
     def peek_confirm(self, token: str) -> tuple[str, Language]:
         """Check a confirmation token without acting (GET shows a button; POST confirms)."""
         return self.tokens.read_confirm(token)
+
+
+@dataclass(slots=True)
+class ExportReport:
+    """What ``export markdown`` wrote: (week, path, papers, changed) per post."""
+
+    out: Path
+    posts: list[tuple[str, Path, int, bool]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{'wrote' if changed else 'unchanged'} {path} ({week}, {n} paper{'s' * (n != 1)})"
+            for week, path, n, changed in self.posts
+        ]
+        out.extend(self.notes)
+        written = sum(changed for *_rest, changed in self.posts)
+        total = len(self.posts)
+        out.append(
+            f"exported {total} post{'s' * (total != 1)} to {self.out}: {written} written, "
+            f"{total - written} unchanged"
+        )
+        return out
 
 
 @dataclass(slots=True)

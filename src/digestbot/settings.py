@@ -92,6 +92,17 @@ class SourcesSettings(BaseModel):
     retries: int = 3
 
 
+class ArchiveSettings(BaseModel):
+    """Where ``publish`` writes each issue's Markdown post (off when ``dir`` is unset)."""
+
+    dir: Path | None = None
+    git_commit: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.dir is not None
+
+
 class Settings(BaseSettings):
     """digestbot's settings. Environment: ``DIGESTBOT_`` prefix, ``__`` for nesting."""
 
@@ -125,6 +136,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
 
     @field_validator("timezone")
     @classmethod

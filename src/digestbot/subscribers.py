@@ -12,10 +12,10 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digestbot.db.tables import subscribers
+from digestbot.db.upsert import upsert
 from digestbot.errors import ExpiredToken, SubscriberError, TokenError
 from digestbot.models import Channel, Destination, Language
 
@@ -124,12 +124,6 @@ class Subscribers:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._dialect = engine.dialect.name
-
-    def _insert(self) -> Any:
-        if self._dialect == "postgresql":
-            return postgresql.insert(subscribers)
-        return sqlite.insert(subscribers)
 
     async def get(self, channel: Channel, address: str) -> Subscriber | None:
         async with self.engine.connect() as conn:
@@ -162,11 +156,9 @@ class Subscribers:
             update_values.update(bounces=0, reason=None)
         if confirmed:
             update_values["confirmed_at"] = now
-        stmt = (
-            self._insert()
-            .values(**values)
-            .on_conflict_do_update(index_elements=["channel", "address"], set_=update_values)
-        )
+        stmt = upsert(
+            self.engine, subscribers, key=["channel", "address"], set_=update_values
+        ).values(**values)
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
         sub = await self.get(channel, address)
@@ -299,14 +291,12 @@ class Subscribers:
                 }
                 for r in chunk
             ]
-            stmt = self._insert()
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["channel", "address"],
-                set_={
-                    "lang": stmt.excluded.lang,
-                    "status": ACTIVE,
-                    "updated_at": now,
-                },
+            stmt = upsert(
+                self.engine,
+                subscribers,
+                key=["channel", "address"],
+                set_={"status": ACTIVE, "updated_at": now},
+                from_new=["lang"],
             )
             async with self.engine.begin() as conn:
                 await conn.execute(stmt, rows)

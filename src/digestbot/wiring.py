@@ -33,6 +33,10 @@ def build_senders(
 
         senders["smtp"] = SmtpSender(settings.smtp)
         email_transport = "smtp"
+    if settings.archive.enabled:
+        from digestbot.delivery.archive import ArchiveSender
+
+        senders["archive"] = ArchiveSender(git_commit=settings.archive.git_commit)
     return senders, telegram_transport, email_transport
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,6 +45,20 @@ def _with_service(settings: Settings, work: Callable[[Service], Awaitable[T]]) -
     return asyncio.run(main())
 
 
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM / SIGINT set ``stop`` instead of killing the process mid-send."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
 # -- commands -------------------------------------------------------------------------------
 
 
@@ -72,20 +88,32 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     async def work(svc: Service) -> int:
-        if sys.stdout.isatty() and not args.dry_run:
-            from rich.progress import Progress
+        # SIGTERM / SIGINT: sends in flight finish and are recorded, nothing new starts,
+        # the rest stays in the ledger for the next run
+        stop = asyncio.Event()
+        with _stop_on_signals(stop):
+            if sys.stdout.isatty() and not args.dry_run:
+                from rich.progress import Progress
 
-            with Progress(transient=True) as bar:
-                task = bar.add_task("sending", total=None)
+                with Progress(transient=True) as bar:
+                    task = bar.add_task("sending", total=None)
 
-                def progress(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
+                    def progress(done: int, total: int) -> None:
+                        bar.update(task, completed=done, total=total)
 
+                    report = await svc.publish(
+                        args.week,
+                        dry_run=args.dry_run,
+                        only=args.only,
+                        progress=progress,
+                        stop=stop,
+                    )
+            else:
                 report = await svc.publish(
-                    args.week, dry_run=args.dry_run, only=args.only, progress=progress
+                    args.week, dry_run=args.dry_run, only=args.only, stop=stop
                 )
-        else:
-            report = await svc.publish(args.week, dry_run=args.dry_run, only=args.only)
+        if stop.is_set():
+            _err("publish: interrupted; what was in flight was recorded")
         for line in report.lines():
             _out(line)
         if report.dry_run or report.already_published:
@@ -169,6 +197,16 @@ def cmd_subscribers(args: argparse.Namespace, settings: Settings) -> int:
     return _with_service(settings, work)
 
 
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """``export markdown [--week W | --all] --out DIR``."""
+    report = _with_service(
+        settings, lambda svc: svc.export_markdown(args.week, Path(args.out), every=args.all)
+    )
+    for line in report.lines():
+        _out(line)
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 
@@ -238,6 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("paths", nargs="+", metavar="PATH")
     a.add_argument("--dry-run", action="store_true")
     s.set_defaults(handler=cmd_import)
+
+    s = sub.add_parser("export", help="write published issues out of digestbot")
+    esub = s.add_subparsers(dest="format", metavar="FORMAT", required=True)
+    a = esub.add_parser("markdown", help="the series' posts, DIR/<year>/<MMDD-MMDD>.md")
+    g = a.add_mutually_exclusive_group()
+    g.add_argument("--week", help="ISO week or a date inside it; default: the latest published")
+    g.add_argument("--all", action="store_true", help="every published issue")
+    a.add_argument("--out", required=True, metavar="DIR", help="the archive folder")
+    s.set_defaults(handler=cmd_export)
 
     s = sub.add_parser(
         "summarize",

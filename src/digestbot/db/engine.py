@@ -1,21 +1,26 @@
-"""The async engine: URL translation, SQLite pragmas, and running migrations."""
+"""The async engine: URL translation, SQLite pragmas, running migrations, a health ping."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from digestbot.errors import DigestbotError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -115,3 +120,14 @@ def upgrade_in_child(database_url: str) -> None:
             "migrating the database failed (its error is above); "
             "run `digestbot db upgrade` to see it again"
         )
+
+
+async def answers(engine: AsyncEngine) -> bool:
+    """A cheap database round trip (``/healthz``); False (and a warning) if it fails."""
+    try:
+        async with asyncio.timeout(5.0), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        log.warning("health check: the database did not answer (%s)", type(exc).__name__)
+        return False
+    return True

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from digestbot.db.tables import deliveries, issues
+from digestbot.db.upsert import insert_or_ignore
 from digestbot.models import Channel, Destination, Issue, Language
+
+log = logging.getLogger("digestbot.delivery")
 
 PENDING = "pending"
 SENDING = "sending"
@@ -101,7 +104,7 @@ class Delivery:
 
 
 def _new_issue(
-    insert: Any,
+    engine: AsyncEngine,
     issue: Issue,
     status: str,
     source: str,
@@ -109,7 +112,7 @@ def _new_issue(
     published_at: dt.datetime | None = None,
 ) -> Any:
     """INSERT the issue row unless its week already has one."""
-    return insert.values(
+    return insert_or_ignore(engine, issues, key=["week"]).values(
         week=issue.week,
         title_zh=issue.title_zh,
         title_en=issue.title_en,
@@ -119,7 +122,7 @@ def _new_issue(
         source=source,
         created_at=created_at,
         published_at=published_at,
-    ).on_conflict_do_nothing(index_elements=["week"])
+    )
 
 
 def _issue(row: Any) -> IssueRecord:
@@ -160,11 +163,6 @@ class Ledger:
         self.engine = engine
         self.lease = dt.timedelta(seconds=lease_seconds)
         self.dialect = engine.dialect.name
-
-    def _insert(self, table: Any) -> Any:
-        if self.dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
 
     # -- issues ---------------------------------------------------------------------------
 
@@ -207,7 +205,7 @@ class Ledger:
         """
         now = utcnow()
         async with self.engine.begin() as conn:
-            await conn.execute(_new_issue(self._insert(issues), issue, "sending", source, now))
+            await conn.execute(_new_issue(self.engine, issue, "sending", source, now))
             row = (await conn.execute(select(issues).where(issues.c.week == issue.week))).one()
             rows = [
                 {
@@ -228,8 +226,8 @@ class Ledger:
             for start in range(0, len(rows), 2000):
                 chunk = rows[start : start + 2000]
                 await conn.execute(
-                    self._insert(deliveries).on_conflict_do_nothing(
-                        index_elements=["issue_id", "channel", "address"]
+                    insert_or_ignore(
+                        self.engine, deliveries, key=["issue_id", "channel", "address"]
                     ),
                     chunk,
                 )
@@ -248,9 +246,7 @@ class Ledger:
         """Record an issue published elsewhere (an imported archive); True if it was new."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                _new_issue(
-                    self._insert(issues), issue, "published", source, published_at, published_at
-                )
+                _new_issue(self.engine, issue, "published", source, published_at, published_at)
             )
         return bool(result.rowcount)
 
@@ -373,6 +369,10 @@ class Ledger:
                 )
                 ok_checkpoints.update(result.scalars())
         return ok_checkpoints, ok_sent
+
+    def writer(self) -> LedgerWriter:
+        """A :class:`LedgerWriter` for one drain's group commits."""
+        return LedgerWriter(self)
 
     async def _finish(
         self, conn: AsyncConnection, delivery_id: int, owner: str, **values: Any
@@ -535,3 +535,31 @@ class Ledger:
                 )
             ).all()
         return [_issue(r) for r in rows]
+
+
+class LedgerWriter:
+    """:meth:`Ledger.write_batch` over one connection kept across a drain's batches (no pool
+    checkout per batch); a batch that fails drops the connection, the next opens a new one."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._conn: AsyncConnection | None = None
+
+    async def write(
+        self, owner: str, checkpoints: Sequence[tuple[int, int]], sent: Sequence[tuple[int, int]]
+    ) -> tuple[set[int], set[int]]:
+        try:
+            if self._conn is None:
+                self._conn = await self.ledger.engine.connect()
+            return await self.ledger.write_batch(owner, checkpoints, sent, conn=self._conn)
+        except Exception:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception as exc:  # noqa: BLE001 - a broken connection is being dropped
+                log.info("ledger connection closed with an error: %s", exc)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import logging
 import os
 import random
 import socket
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from digestbot.delivery.ledger import Delivery, Ledger, utcnow
+from digestbot.delivery.ledger import Delivery, utcnow
 from digestbot.delivery.senders import Content, Job, LeaseLost, Sender
 from digestbot.errors import PermanentDeliveryError, TransientDeliveryError
 
@@ -28,6 +28,50 @@ Progress = Callable[[int], None]
 MigrationHook = Callable[[Delivery, str], Awaitable[None]]
 DeactivateHook = Callable[[Delivery, str], Awaitable[None]]
 BounceHook = Callable[[Delivery, str], Awaitable[None]]
+
+
+class BatchWriter(Protocol):
+    """Writes a drain's checkpoints and sent marks, many in one transaction."""
+
+    async def write(
+        self, owner: str, checkpoints: Sequence[tuple[int, int]], sent: Sequence[tuple[int, int]]
+    ) -> tuple[set[int], set[int]]:
+        """Record (id, parts) pairs; return the ids whose checkpoint held and those marked
+        sent (each needs ``owner``'s lease, a checkpoint an unexpired one)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class DeliveryLedger(Protocol):
+    """What the publisher needs of the ledger (``delivery.ledger.Ledger`` in the product)."""
+
+    @property
+    def lease(self) -> dt.timedelta:
+        """How long a claim holds a row."""
+        ...
+
+    async def release_dead_owners(self, host: str, alive: Callable[[int], bool]) -> int: ...
+
+    async def claim(
+        self, issue_id: int, owner: str, batch: int, *, transports: Sequence[str]
+    ) -> list[Delivery]:
+        """Lease up to ``batch`` due rows of the issue to ``owner``."""
+        ...
+
+    async def next_due(self, issue_id: int) -> dt.datetime | None:
+        """When the issue's next pending row is due; None when none is left."""
+        ...
+
+    async def retry_later(
+        self, delivery_id: int, owner: str, error: str, delay: float, *, parts_sent: int
+    ) -> bool: ...
+
+    async def mark_failed(self, delivery_id: int, owner: str, error: str) -> bool: ...
+
+    async def release(self, delivery_id: int, owner: str, parts_sent: int) -> None: ...
+
+    def writer(self) -> BatchWriter: ...
 
 
 def worker_id() -> str:
@@ -78,14 +122,13 @@ class _GroupCommit:
     sending the email.
     """
 
-    def __init__(self, ledger: Ledger, owner: str) -> None:
-        self.ledger = ledger
+    def __init__(self, ledger: DeliveryLedger, owner: str) -> None:
+        self.writer = ledger.writer()
         self.owner = owner
         self._checkpoints: list[tuple[int, int, asyncio.Future[bool]]] = []
         self._sent: list[tuple[int, int, asyncio.Future[bool]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._conn: AsyncConnection | None = None
 
     async def checkpoint(self, delivery_id: int, parts_sent: int) -> bool:
         return await self._submit(self._checkpoints, delivery_id, parts_sent)
@@ -113,16 +156,12 @@ class _GroupCommit:
             if not checkpoints and not sent:
                 continue
             try:
-                if self._conn is None:
-                    self._conn = await self.ledger.engine.connect()
-                ok_checkpoints, ok_sent = await self.ledger.write_batch(
+                ok_checkpoints, ok_sent = await self.writer.write(
                     self.owner,
                     [(i, parts) for i, parts, _ in checkpoints],
                     [(i, parts) for i, parts, _ in sent],
-                    conn=self._conn,
                 )
             except Exception as exc:  # noqa: BLE001 - handed to every waiter
-                await self._drop_connection()
                 for _i, _parts, done in checkpoints + sent:
                     if not done.done():
                         done.set_exception(exc)
@@ -134,21 +173,13 @@ class _GroupCommit:
                 if not done.done():
                     done.set_result(i in ok_sent)
 
-    async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                await conn.close()
-            except Exception as exc:  # noqa: BLE001 - a broken connection is being dropped
-                log.info("ledger connection closed with an error: %s", exc)
-
     async def close(self) -> None:
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._drop_connection()
+        await self.writer.close()
 
 
 class Publisher:
@@ -156,7 +187,7 @@ class Publisher:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: DeliveryLedger,
         senders: Mapping[str, Sender],
         *,
         owner: str | None = None,
@@ -224,7 +255,9 @@ class Publisher:
                         # its lease ran out while its send was still going on; the task
                         # that holds it goes on (the claim has just extended the lease)
                         continue
-                    task = asyncio.create_task(self._deliver(row, content, stats, progress, writer))
+                    task = asyncio.create_task(
+                        self._deliver(row, content, stats, progress, writer, stop)
+                    )
                     inflight.add(task)
                     busy.add(row.id)
                     task.add_done_callback(functools.partial(done, row.id))
@@ -260,6 +293,7 @@ class Publisher:
         stats: DrainStats,
         progress: Progress | None,
         writer: _GroupCommit,
+        stop: asyncio.Event | None = None,
     ) -> None:
         sender = self.senders[row.transport]
         channel = row.channel.value
@@ -289,6 +323,11 @@ class Publisher:
 
         job = Job(row, checkpoint, migrated, row.parts_sent, on_sent=checkpoint)
         async with self._sems[row.transport]:
+            if stop is not None and stop.is_set():
+                # stopping: a claimed row that has not started goes back to the ledger
+                # now, for the next run, instead of being sent on the way out
+                await self.ledger.release(row.id, self.owner, row.parts_sent)
+                return
             try:
                 parts = await sender.deliver(job, content)
             except LeaseLost:

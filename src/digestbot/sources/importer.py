@@ -109,6 +109,10 @@ class ImportReport:
     actions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failed_ids: list[str] = field(default_factory=list)
+    #: Counts a source adds to the summary line (files, issues...); the problems then always
+    #: follow, ``0 problems`` included.
+    totals: list[str] = field(default_factory=list)
+    files: int = 0
 
     def skip(self, reason: str, n: int = 1) -> None:
         if n:
@@ -133,6 +137,12 @@ class ImportReport:
             else:
                 why = ", ".join(f"{n} {r}" for r, n in sorted(self.skipped.items()))
                 parts.append(f"skipped {total_skipped} ({why})")
+        if self.totals:
+            return (
+                ", ".join(parts)
+                + "; "
+                + ", ".join([*self.totals, plural(len(self.problems), "problem")])
+            )
         if self.problems:
             parts.append(plural(len(self.problems), "problem"))
         return ", ".join(parts)

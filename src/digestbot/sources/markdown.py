@@ -19,10 +19,12 @@ catalogue. Importing twice changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from digestbot.content import frontmatter
 from digestbot.content.store import ContentStore
 from digestbot.errors import WeekError
 from digestbot.models import Issue, Paper, Status
+from digestbot.render.polish import polish_zh
 from digestbot.render.text import normalize_whitespace
 from digestbot.selection import make_issue
 from digestbot.sources.importer import (
@@ -41,6 +44,8 @@ from digestbot.sources.importer import (
     arxiv_id_from_url,
     plural,
 )
+from digestbot.sources.links import LinksFound, file_links, hf_paper_id, take_links
+from digestbot.summarize.glossary import DEFAULT_GLOSSARY
 from digestbot.weeks import Week
 
 __all__ = [
@@ -53,25 +58,34 @@ __all__ = [
     "import_archive",
     "parse_post",
     "post_week",
+    "title_key",
+    "unlinked_titles",
 ]
 
 _HEADING = re.compile(r"^[ \t]{0,3}(#{1,2})[ \t]+(?P<title>.*?)[ \t]*#*[ \t]*$")
 _LINK_LINE = re.compile(r"^\s*\[(?P<text>[^\]]*)\]\(\s*<?(?P<url>[^)\s>]+)>?\s*\)\s*(?P<rest>.*)$")
 _BARE_URL = re.compile(r"^\s*<?(?P<url>https?://[^\s>]+)>?\s*$")
-_INLINE_LINK = re.compile(r"\[(?P<text>[^\]]*)\]\(\s*<?(?P<url>[^)\s>]+)>?\s*\)")
 _READY_LINE = re.compile(r"^status:[ \t]*['\"]?ready['\"]?[ \t]*$", re.MULTILINE)
 _FILE_NAME = re.compile(r"^(\d{2})(\d{2})-(\d{2})(\d{2})\.md$")
 
 
 @dataclass(frozen=True, slots=True)
 class PostPaper:
-    """One paper found in a post; ``line`` is the line of its heading."""
+    """One paper found in a post; ``line`` is the line of its heading.
+
+    ``links`` holds the code / project / Hugging Face URLs taken out of its text. A paper
+    linked to something other than arXiv has an empty ``arxiv_id`` and that URL in ``link``
+    (``link_line`` is where): the importer looks it up on arXiv by its title.
+    """
 
     arxiv_id: str
     title_en: str
     title_zh: str
     summary_zh: str
     line: int
+    links: Mapping[str, str] = field(default_factory=dict)
+    link: str = ""
+    link_line: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,20 +100,12 @@ class ParsedPost:
     problems: tuple[PostProblem, ...]
 
 
-def _plain_links(text: str) -> str:
-    """``[url](url)`` → ``url``; ``[text](url)`` → ``text (url)``."""
+def _summary(lines: Sequence[str], glossary: Mapping[str, str]) -> LinksFound:
+    """Paragraphs (split at blank lines) without their links, polished like summarizer output.
 
-    def repl(m: re.Match[str]) -> str:
-        label, url = m.group("text").strip(), m.group("url")
-        if not label or label == url or label.rstrip("/") == url.rstrip("/"):
-            return url
-        return f"{label} ({url})"
-
-    return _INLINE_LINK.sub(repl, text)
-
-
-def _summary(lines: Sequence[str]) -> str:
-    """Paragraphs (split at blank lines), each whitespace-normalised, joined by a blank line."""
+    Each paragraph is whitespace-normalised; non-arXiv URLs become ``links``
+    (:func:`take_links`); the text then gets :func:`polish_zh`, joined by a blank line.
+    """
     paragraphs: list[str] = []
     current: list[str] = []
     for raw in lines:
@@ -110,12 +116,17 @@ def _summary(lines: Sequence[str]) -> str:
             current = []
     if current:
         paragraphs.append(" ".join(current))
-    out = (normalize_whitespace(_plain_links(p)) for p in paragraphs)
-    return "\n\n".join(p for p in out if p)
+    found = take_links("\n\n".join(paragraphs))
+    return LinksFound(polish_zh(found.text, glossary), found.links)
 
 
-def parse_post(text: str) -> ParsedPost:
-    """Parse one weekly post into papers and problems (1-based line numbers)."""
+def parse_post(text: str, glossary: Mapping[str, str] | None = None) -> ParsedPost:
+    """Parse one weekly post into papers and problems (1-based line numbers).
+
+    Chinese titles and summaries are polished with ``glossary`` (default: the built-in one).
+    """
+    if glossary is None:
+        glossary = DEFAULT_GLOSSARY
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = text.splitlines()
@@ -159,7 +170,7 @@ def parse_post(text: str) -> ParsedPost:
             url = lm.group("url")
             label = lm.group("text").strip()
             title_zh = "" if label.startswith(("http://", "https://")) else label
-            title_zh = normalize_whitespace(title_zh)
+            title_zh = polish_zh(title_zh, glossary)
         elif bm:
             url = bm.group("url")
         if url is None:
@@ -171,13 +182,20 @@ def parse_post(text: str) -> ParsedPost:
                 )
             )
             continue
-        arxiv_id = arxiv_id_from_url(url)
+        arxiv_id = arxiv_id_from_url(url) or hf_paper_id(url)
+        summary = _summary(lines[body_from:end], glossary)
         if arxiv_id is None:
-            problems.append(
-                PostProblem(
-                    link_at + 1,
-                    f"{title_en!r}: {url} is not an arXiv abstract page; not imported "
-                    "(link the paper's https://arxiv.org/abs/<id>)",
+            elsewhere = file_links([url])
+            papers.append(
+                PostPaper(
+                    arxiv_id="",
+                    title_en=title_en,
+                    title_zh=title_zh,
+                    summary_zh=summary.text,
+                    line=start + 1,
+                    links={**elsewhere, **summary.links},
+                    link=url,
+                    link_line=link_at + 1,
                 )
             )
             continue
@@ -195,8 +213,9 @@ def parse_post(text: str) -> ParsedPost:
                 arxiv_id=arxiv_id,
                 title_en=title_en,
                 title_zh=title_zh,
-                summary_zh=_summary(lines[body_from:end]),
+                summary_zh=summary.text,
                 line=start + 1,
+                links=summary.links,
             )
         )
     return ParsedPost(tuple(papers), tuple(problems))
@@ -205,12 +224,33 @@ def parse_post(text: str) -> ParsedPost:
 # -- files and weeks ---------------------------------------------------------------------------
 
 
-def post_week(path: Path) -> tuple[Week, dt.date, dt.date]:
+def _candidate(year: int, m1: int, d1: int, m2: int, d2: int) -> tuple[dt.date, dt.date] | None:
+    """The first and last day named by ``MMDD-MMDD`` when the first day is in ``year``."""
+    try:
+        first = dt.date(year, m1, d1)
+        last = dt.date(year, m2, d2)
+        if last < first:
+            last = dt.date(year + 1, m2, d2)
+    except ValueError:
+        return None
+    return first, last
+
+
+def _fits(first: dt.date, last: dt.date) -> bool:
+    return (last - first).days <= 6 and Week.of(first) == Week.of(last)
+
+
+def post_week(path: Path, today: dt.date | None = None) -> tuple[Week, dt.date, dt.date]:
     """The week, first day and last day of ``<year>/<MMDD>-<MMDD>.md``.
 
-    The year comes from the folder; a last day earlier in the calendar than the first day is
-    in the next year (``2024/1230-0103.md`` runs 2024-12-30 … 2025-01-03, ISO week 2025-W01).
-    Raises WeekError saying how to name the file.
+    Real archives file a week that crosses a year under either year (``2024/1230-0103.md`` and
+    ``2025/1230-0103.md`` both mean 2024-12-30 … 2025-01-03), so the folder's year, the year
+    before and the year after are all tried, for days that fit inside one ISO week. A week in
+    the folder's year (its first or last day in it) comes first, one whose first day is a
+    Monday before one whose first day is not; then a week in the year before or after, in the
+    same order. A week that starts after ``today`` (default: the local date) has not happened
+    and is never chosen. Raises WeekError saying how to name the file when no week, or more
+    than one at the same rank, fits the name.
     """
     m = _FILE_NAME.match(path.name)
     if not m:
@@ -222,21 +262,45 @@ def post_week(path: Path) -> tuple[Week, dt.date, dt.date]:
         raise WeekError(f"put {path.name} in a folder named by its year, e.g. 2024/{path.name}")
     year = int(year_name)
     m1, d1, m2, d2 = (int(g) for g in m.groups())
-    try:
-        first = dt.date(year, m1, d1)
-        last = dt.date(year, m2, d2)
-    except ValueError as exc:
-        raise WeekError(f"{path.name} does not name real days in {year}: {exc}") from None
-    if last < first:
-        try:
-            last = dt.date(year + 1, m2, d2)
-        except ValueError as exc:
-            raise WeekError(f"{path.name}: no such day in {year + 1}: {exc}") from None
-    if (last - first).days > 6 or Week.of(first) != Week.of(last):
+    today = today or dt.date.today()
+    named = [c for y in (year, year - 1, year + 1) if (c := _candidate(y, m1, d1, m2, d2))]
+    if not named:
+        raise WeekError(f"{path.name} does not name real days around {year}")
+    fitting = [c for c in named if _fits(*c)]
+    past = [c for c in fitting if c[0] <= today]
+    natural = [c for c in past if year in (c[0].year, c[1].year)]
+    chosen = next(
+        (
+            level
+            for level in (
+                [c for c in natural if c[0].weekday() == 0],
+                natural,
+                [c for c in past if c[0].weekday() == 0],
+                past,
+            )
+            if level
+        ),
+        [],
+    )
+    if len(chosen) == 1:
+        first, last = chosen[0]
+        return Week.of(first), first, last
+    if len(chosen) > 1:
+        weeks = " or ".join(f"{Week.of(f)} ({f} … {la})" for f, la in chosen)
         raise WeekError(
-            f"{path.name} spans {first} … {last}, which is not inside one ISO week (Mon–Sun)"
+            f"{path.name} in {year_name}/ could be {weeks}: none starts on a Monday; "
+            "rename it to the Monday-to-Friday days of its week"
         )
-    return Week.of(first), first, last
+    if fitting:
+        raise WeekError(
+            f"{path.name} in {year_name}/ names a week that has not happened yet "
+            f"({fitting[0][0]} … {fitting[0][1]}); check its name and year folder"
+        )
+    raise WeekError(
+        f"{path.name} spans {named[0][0]} … {named[0][1]}, which is not inside one ISO week "
+        "(Mon–Sun) in or around "
+        f"{year}; name the file by the first and last day of one week"
+    )
 
 
 @dataclass(slots=True)
@@ -276,10 +340,53 @@ def _records(post: ArchivePost) -> list[Record]:
             title_zh=p.title_zh,
             summary_zh=p.summary_zh,
             date=post.first,
+            links=p.links,
             status=Status.READY if p.summary_zh else Status.DRAFT,
         )
         for p in post.papers
     ]
+
+
+def title_key(title: str) -> str:
+    """A title compared for an exact match: NFKC, case-folded, words only (``-`` kept)."""
+    return " ".join(re.findall(r"[\w-]+", unicodedata.normalize("NFKC", title).casefold()))
+
+
+def unlinked_titles(paths: Iterable[Path]) -> list[str]:
+    """The English titles of papers the posts link somewhere other than arXiv (no reports)."""
+    titles: list[str] = []
+    for path in collect_posts(paths, ImportReport()):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # import_archive reports it
+        titles.extend(p.title_en for p in parse_post(text).papers if not p.arxiv_id)
+    return list(dict.fromkeys(titles))
+
+
+def _resolve(
+    post: ArchivePost, found: Mapping[str, str] | None, report: ImportReport
+) -> tuple[PostPaper, ...]:
+    """The post's papers with an arXiv id; the others (looked up by title) reported once."""
+    out: list[PostPaper] = []
+    for p in post.papers:
+        if p.arxiv_id:
+            out.append(p)
+            continue
+        arxiv_id = (found or {}).get(title_key(p.title_en))
+        if arxiv_id:
+            report.notes.append(
+                f"{post.path}:{p.link_line}: {p.title_en!r} links {p.link}; "
+                f"arXiv has it as {arxiv_id} (found by its title)"
+            )
+            out.append(dataclasses.replace(p, arxiv_id=arxiv_id))
+            continue
+        why = "" if found is None else f" (arXiv has no paper titled exactly {p.title_en!r})"
+        report.problem(
+            f"{post.path}:{p.link_line}",
+            f"link: not an arXiv link; add the arXiv id{why}: {p.link}",
+        )
+    return tuple(out)
 
 
 def import_archive(
@@ -290,21 +397,27 @@ def import_archive(
     report: ImportReport,
     step: Callable[[str], None] | None = None,
     begin: Callable[[int], None] | None = None,
+    found: Mapping[str, str] | None = None,
+    glossary: Mapping[str, str] | None = None,
+    today: dt.date | None = None,
 ) -> list[ArchivePost]:
     """Parse every post and write its papers; return the posts (for :func:`archive_issues`).
 
     Files that already exist are left unchanged. A problem in one post (a heading without
     an arXiv link, a file that is not named by its week) is reported as ``path:line: …``
-    and everything else is still imported.
+    and everything else is still imported. A paper linked elsewhere than arXiv takes its id
+    from ``found`` (:func:`title_key` → arXiv id, what a title search on arXiv gave; None
+    when arXiv could not be asked) or is reported.
     """
     files = collect_posts(paths, report)
+    report.files = len(files)
     if begin is not None:
         begin(len(files))
     posts: list[ArchivePost] = []
     seen: set[str] = set()
     for path in files:
         try:
-            week, first, last = post_week(path)
+            week, first, last = post_week(path, today)
         except WeekError as exc:
             report.problem(f"{path}:1", f"{exc}; file not imported")
             if step is not None:
@@ -317,10 +430,11 @@ def import_archive(
             if step is not None:
                 step(f"{path}: unreadable")
             continue
-        parsed = parse_post(text)
+        parsed = parse_post(text, glossary)
         post = ArchivePost(path, week, first, last, parsed.papers, parsed.problems)
         for prob in parsed.problems:
             report.problem(f"{path}:{prob.line}", prob.message)
+        post.papers = _resolve(post, found, report)
         new_before = len(report.new)
         for rec, paper in zip(_records(post), post.papers, strict=True):
             if rec.status is Status.DRAFT:
@@ -335,8 +449,8 @@ def import_archive(
             if outcome is Outcome.UNCHANGED and first_time:
                 _note_existing_draft(store, rec.arxiv_id, f"{path}:{paper.line}", report)
             post.records.append(rec)
-        if not post.papers and not parsed.problems:
-            report.notes.append(f"{path}: no papers in this post; no issue recorded")
+        if not parsed.papers and not parsed.problems:
+            report.problem(f"{path}:1", "no papers in this post; no issue recorded")
         posts.append(post)
         if step is not None:
             step(

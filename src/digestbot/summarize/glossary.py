@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from digestbot.errors import ContentError
+from digestbot.render.polish import apply_glossary
 
 __all__ = [
     "DEFAULT_GLOSSARY",
@@ -92,43 +93,6 @@ def glossary_prompt(glossary: Mapping[str, str]) -> str:
 
 def _order(item: tuple[str, str]) -> tuple[str, str]:
     return (item[0].lower(), item[0])
-
-
-def _pattern(term: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![A-Za-z0-9_\-/.]){re.escape(term)}(?![A-Za-z0-9_\-/])", re.IGNORECASE)
-
-
-def apply_glossary(text: str, glossary: Mapping[str, str]) -> str:
-    """Replace English glossary terms left in Chinese text by their Chinese form.
-
-    Longer terms go first (``AI Agent`` before ``agent``); matches are whole words, so
-    ``MLLM`` is not touched by ``LLM``. Terms that translate to themselves are skipped, and
-    so is anything in parentheses: ``大语言模型 (LLMs)`` glosses the English on purpose.
-    """
-    terms = [
-        (_pattern(en), zh)
-        for en, zh in sorted(glossary.items(), key=lambda kv: -len(kv[0]))
-        if en and zh and en.lower() != zh.lower()
-    ]
-    if not terms:
-        return text
-    out: list[str] = []
-    pos = 0
-    for m in _PARENS.finditer(text):
-        out.append(_replace(text[pos : m.start()], terms))
-        out.append(m.group(0))
-        pos = m.end()
-    out.append(_replace(text[pos:], terms))
-    return "".join(out)
-
-
-_PARENS = re.compile(r"[(（][^()（）]*[)）]")
-
-
-def _replace(chunk: str, terms: list[tuple[re.Pattern[str], str]]) -> str:
-    for pattern, zh in terms:
-        chunk = pattern.sub(zh, chunk)
-    return chunk
 
 
 def reverse_glossary(glossary: Mapping[str, str]) -> dict[str, str]:

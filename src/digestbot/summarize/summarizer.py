@@ -22,7 +22,6 @@ touched, so drafts stay ``draft`` until an editor marks them ready. Without an L
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +32,11 @@ from digestbot.content.schema import normalize_arxiv_id
 from digestbot.content.store import ContentStore, Snapshot
 from digestbot.errors import ImportFailed
 from digestbot.models import Language, Paper, Status
-from digestbot.render.text import normalize_spacing_zh, normalize_whitespace, shorten
+from digestbot.render.polish import polish_zh
+from digestbot.render.text import normalize_whitespace, shorten
 from digestbot.settings import Settings
 from digestbot.sources.http import HttpClient, SourceUnreachable
-from digestbot.summarize.glossary import apply_glossary, glossary_prompt
+from digestbot.summarize.glossary import glossary_prompt
 from digestbot.summarize.llm import LlmAnswer, LlmClient
 from digestbot.summarize.translate import (
     english_with_glossary,
@@ -64,14 +64,6 @@ __all__ = [
 FIELDS = ("title_zh", "summary_zh", "summary_en")
 SETTING = "DIGESTBOT_LLM__BASE_URL"
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_PAREN_SPACES = (
-    (re.compile(rf"(?<=[{_HAN}])\("), " ("),
-    (re.compile(rf"(?<=[A-Za-z0-9])\((?=[{_HAN}])"), " ("),
-    (re.compile(rf"\)(?=[{_HAN}])"), ") "),
-    (re.compile(rf"(?<=[{_HAN}])\)(?=[A-Za-z0-9])"), ") "),
-)
-
 
 # -- pure parts ------------------------------------------------------------------------------
 
@@ -79,19 +71,6 @@ _PAREN_SPACES = (
 def missing_fields(meta: Mapping[str, Any]) -> tuple[str, ...]:
     """Which of title_zh / summary_zh / summary_en are empty in ``meta``."""
     return tuple(f for f in FIELDS if not str(meta.get(f) or "").strip())
-
-
-def polish_zh(text: str, glossary: Mapping[str, str]) -> str:
-    """Glossary, half-width parentheses, spacing between Chinese and Latin text."""
-    out = []
-    for para in re.split(r"\n\s*\n", text.strip()):
-        p = normalize_whitespace(apply_glossary(para, glossary))
-        p = normalize_spacing_zh(p)
-        for pattern, spaced in _PAREN_SPACES:
-            p = pattern.sub(spaced, p)
-        if p:
-            out.append(p)
-    return "\n\n".join(out)
 
 
 def polish(

@@ -1,0 +1,96 @@
+"""The admin commands: /publish (a preview, then publish or cancel by button) and /status.
+
+Only user ids in DIGESTBOT_TELEGRAM__ADMINS may use them; everyone else, and every button
+pressed by someone else, gets a polite refusal. Publishing goes through the service's one
+code path, as the CLI and the scheduler do.
+"""
+
+from __future__ import annotations
+
+import re
+
+from telegram import Update
+
+from digestbot.bot import views
+from digestbot.bot.handlers import command_argument
+from digestbot.bot.replies import Context, Replies
+from digestbot.bot.texts import t
+from digestbot.errors import DigestbotError
+
+__all__ = ["CALLBACK_CANCEL", "CALLBACK_PUBLISH", "AdminHandlers"]
+
+CALLBACK_PUBLISH = re.compile(r"^pub:(\S{1,40})$")
+CALLBACK_CANCEL = re.compile(r"^cancel:(\S{1,40})$")
+
+
+class AdminHandlers:
+    """/publish with its confirm and cancel buttons, and /status."""
+
+    def __init__(self, replies: Replies) -> None:
+        self.replies = replies
+        self.service = replies.service
+
+    async def publish(self, update: Update, context: Context) -> None:
+        """A dry run of the week: the preview, with publish and cancel buttons."""
+        user = update.effective_user
+        if not self.replies.is_admin(user):
+            await self.replies.refuse(update, context, "publish")
+            return
+        lang = await self.replies.lang_of(user)
+        arg = command_argument(update.effective_message)
+        try:
+            report = await self.service.publish(arg or None, dry_run=True)
+        except DigestbotError as exc:
+            text = t(lang, "publish_failed", week=arg, error=exc)
+            await self.replies.reply(update, context, text)
+            return
+        if report.already_published:
+            text = t(lang, "publish_already", week=report.week)
+            await self.replies.reply(update, context, text)
+            return
+        await self.replies.reply(update, context, views.publish_preview(report, lang))
+
+    async def confirm_publish(self, update: Update, context: Context) -> None:
+        """The preview's first button: publish through the service's one code path."""
+        query = update.callback_query
+        chat = update.effective_chat
+        user = update.effective_user
+        if query is None or chat is None or query.data is None:
+            return
+        if not self.replies.is_admin(user):
+            await self.replies.refuse(update, context, "publish")
+            return
+        week = query.data.removeprefix("pub:")
+        lang = await self.replies.lang_of(user)
+        await query.answer()
+        await self.replies.edit(update, t(lang, "publishing", week=week))
+        try:
+            report = await self.service.publish(week)
+        except DigestbotError as exc:
+            await self.replies.edit(update, t(lang, "publish_failed", week=week, error=exc))
+            return
+        await self.replies.send(context.bot, chat.id, views.delivery_report(report, lang))
+        await self.replies.edit(update, t(lang, "published", week=week))
+
+    async def cancel_publish(self, update: Update, context: Context) -> None:
+        """The preview's second button: nothing is published."""
+        query = update.callback_query
+        user = update.effective_user
+        if query is None or query.data is None:
+            return
+        if not self.replies.is_admin(user):
+            await self.replies.refuse(update, context, "publish")
+            return
+        lang = await self.replies.lang_of(user)
+        await query.answer()
+        week = query.data.removeprefix("cancel:")
+        await self.replies.edit(update, t(lang, "cancelled", week=week))
+
+    async def status(self, update: Update, context: Context) -> None:
+        user = update.effective_user
+        if not self.replies.is_admin(user):
+            await self.replies.refuse(update, context, "status")
+            return
+        lang = await self.replies.lang_of(user)
+        report = await self.service.status()
+        await self.replies.reply(update, context, views.status_text(report, lang))

@@ -1,1 +1,0 @@
-"""Test doubles shipped beside the real adapters: fakes for tests and benchmarks."""
