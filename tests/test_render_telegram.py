@@ -12,10 +12,12 @@ from digestbot.render.telegram import (
     count_entities,
     pack_blocks,
     render_telegram,
+    render_telegram_post,
     truncate_html,
     visible_len,
     visible_text,
 )
+from digestbot.render.telegram_post import IssueButton
 from digestbot.render.text import utf16_len
 from render_samples import HOSTILE_TITLES, hostile_issue, make_issue, make_paper
 
@@ -115,10 +117,14 @@ def test_structure_both_languages() -> None:
     paper = issue.papers[0]
     assert f"<b>1. {paper.title_en}</b>\n<b>{paper.title_zh}</b>" in message
     assert text.index("我们提出") < text.index("TransformerFAM adds")
-    for url in (paper.abs_url, paper.pdf_url, paper.hf_url, paper.links.code):
+    for url in (paper.abs_url, paper.hf_url, paper.links.code):
         assert f'href="{url}"' in message
-    assert message.endswith(
-        '<a href="https://d.example.com/issues/2024-W16">在线阅读本期 / Read this issue online</a>'
+    assert paper.pdf_url not in message  # the arXiv page links the PDF
+    # the link to the web issue is the button under the message, not text
+    assert "/issues/" not in message and message.endswith("#llm #memory")
+    post = render_telegram_post(issue, Language.BOTH, public_url="https://d.example.com/")
+    assert post.button == IssueButton(
+        "在线阅读本期 / Read this issue online", "https://d.example.com/issues/2024-W16"
     )
 
 
@@ -158,8 +164,13 @@ def test_total_exactly_at_limit_is_one_message() -> None:
     split = render_telegram(issue, Language.BOTH, limit=total - 1, public_url="https://x.example")
     assert len(split) == 2
     assert_valid(split, issue, total - 1)
-    # Splitting only moves whole blocks: joining the messages gives the same text back.
-    assert "\n\n".join(split) == whole
+    # Splitting only moves whole blocks, and marks the parts: without the markers,
+    # joining the messages gives the same text back.
+    first = f"<b>{issue.title_zh}</b>"
+    assert split[0].startswith(f"{first} <i>1/2</i>\n")
+    assert split[1].startswith(f"{first} <i>2/2</i>\n\n")
+    unmarked = [split[0].replace(" <i>1/2</i>", "", 1), split[1].split("\n\n", 1)[1]]
+    assert "\n\n".join(unmarked) == whole
 
 
 def test_pack_blocks_respects_limit_exactly() -> None:

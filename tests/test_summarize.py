@@ -144,23 +144,31 @@ def test_week_filter_ready_papers_and_concurrency(
         "---\narxiv_id: '2404.00010'\ntitle_en: Ready\ndate: 2024-04-16\nstatus: ready\n"
         "summary_zh: 已审阅。\n---\n",
     )
+    write(
+        content / "papers/2024/2404.00011.md",
+        "---\narxiv_id: '2404.00011'\ntitle_en: Ready, no summary\ndate: 2024-04-16\n"
+        "status: ready\n---\n",
+    )
     assert main(["summarize", "--week", "2024-W16"]) == 0
     out = capsys.readouterr().out
-    assert "summarized 5 papers (15 fields)" in out
+    # the ready paper with a Chinese summary only is translated (issue 11)
+    assert "summarized 6 papers (16 fields), 1 of them by translation" in out
+    assert "2404.00010: translated summary_en" in out
     assert "left 1 ready paper with empty fields alone: name them with --ids" in out
     assert stub.llm_max_in_flight == 2
     snap = ContentStore(content).load()
     assert snap.papers["2404.00009"].summary_zh == ""
-    assert snap.papers["2404.00010"].summary_en == ""
+    assert snap.papers["2404.00010"].summary_en.startswith("An English translation")
+    assert snap.papers["2404.00011"].summary_en == ""
     assert snap.papers["2404.00003"].title_zh == "一篇示例论文的中文标题"
     assert snap.papers["2404.00003"].summary_zh == (
         "这是模型为测试生成的中文摘要，介绍了方法 (示例) 与结果。"
     )
 
     # named explicitly, a ready paper gets its empty fields filled; its status stays
-    assert main(["summarize", "--ids", "2404.00010"]) == 0
-    paper = ContentStore(content).load().papers["2404.00010"]
-    assert paper.summary_zh == "已审阅。" and paper.summary_en and paper.status is Status.READY
+    assert main(["summarize", "--ids", "2404.00011"]) == 0
+    paper = ContentStore(content).load().papers["2404.00011"]
+    assert paper.summary_zh and paper.summary_en and paper.status is Status.READY
 
 
 def test_retries_rate_limit_and_reports_bad_answers(

@@ -433,6 +433,34 @@ async def test_channel_and_private_chats_get_the_issue_in_order(
     within_limits("sender: channel and private chats", tg.count_429)
 
 
+async def test_the_last_part_carries_the_button_to_the_web_issue(
+    tg: FakeTelegram, sender: TelegramSender
+) -> None:
+    content = Content(
+        make_issue(count=20),
+        RenderOptions(templates=Templates(), public_url="https://digest.example.com"),
+        lambda channel, address: f"https://digest.example.com/unsubscribe/{address}",
+    )
+    job, _ = make_job(CHANNEL, Language.EN)
+    count = await sender.deliver(job, content)
+    sent = tg.messages(CHANNEL)
+    assert count == len(sent) >= 2
+    assert [m.reply_markup for m in sent[:-1]] == [None] * (count - 1)
+    assert sent[-1].reply_markup == {
+        "inline_keyboard": [
+            [
+                {
+                    "text": "Read this issue online",
+                    "url": "https://digest.example.com/issues/2024-W16",
+                }
+            ]
+        ]
+    }
+    for k, message in enumerate(sent, 1):  # each part says which it is
+        assert tg.visible_text(message).split("\n", 1)[0].endswith(f" {k}/{count}")
+    assert "/issues/" not in sent[-1].text  # the button is the link
+
+
 async def test_resumes_after_the_parts_already_sent(
     tg: FakeTelegram, sender: TelegramSender
 ) -> None:

@@ -204,10 +204,14 @@ class EditorialDesk:
         week: Week | None,
         ids: Sequence[str] | None,
         report: SummarizeReport,
+        all_weeks: bool = False,
         begin: Begin | None = None,
         step: Step | None = None,
     ) -> SummarizeReport:
-        """Draft the missing titles and summaries of ``ids`` (else the drafts of ``week``).
+        """Draft the missing titles and summaries of ``ids`` (else the drafts of ``week``);
+        for a ``week`` or ``all_weeks``, also translate the ready papers with a summary in
+        one language only into the other. Each paper is written as soon as it is done, so
+        an interrupted run resumes where it stopped.
 
         ``begin`` is called with the number of papers chosen before any is summarized.
         """
@@ -216,7 +220,7 @@ class EditorialDesk:
 
         glossary = load_glossary(self.settings.content_dir)
         snap = self.store.load()
-        tasks = choose_tasks(snap, week=week, ids=ids, report=report)
+        tasks = choose_tasks(snap, week=week, ids=ids, report=report, all_weeks=all_weeks)
         if begin is not None:
             begin(len(tasks))
         await summarize(

@@ -95,9 +95,13 @@ class Paper:
         return self.title_en
 
     def summary(self, lang: Language) -> str:
+        """The summary in ``lang``, empty when the paper has none in that language (never
+        the other language's); BOTH gives the Chinese one, else the English one."""
         if lang is Language.ZH:
-            return self.summary_zh or self.summary_en
-        return self.summary_en or self.summary_zh
+            return self.summary_zh
+        if lang is Language.EN:
+            return self.summary_en
+        return self.summary_zh or self.summary_en
 
 
 @dataclass(frozen=True, slots=True)

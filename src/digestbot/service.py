@@ -47,6 +47,7 @@ from digestbot.subscribers import (
     Tokens,
     normalize_email,
 )
+from digestbot.summarize.coverage import WeekCoverage, language_gaps
 from digestbot.weeks import Week
 
 log = logging.getLogger("digestbot")
@@ -62,6 +63,8 @@ class CheckReport:
     ready: int
     overrides: int
     problems: list[Problem]
+    language_gaps: list[WeekCoverage] = field(default_factory=list)
+    """Weeks whose ready papers lack a summary in a language (warnings)."""
 
     @property
     def ok(self) -> bool:
@@ -69,7 +72,7 @@ class CheckReport:
 
     def summary(self) -> str:
         errors = sum(1 for p in self.problems if p.severity == "error")
-        warnings = len(self.problems) - errors
+        warnings = len(self.problems) - errors + len(self.language_gaps)
         head = (
             f"{self.files} files: {self.papers} papers ({self.ready} ready), "
             f"{self.overrides} week overrides"
@@ -228,6 +231,7 @@ class Service(EditorialDesk):
             ready=sum(1 for p in snap.papers.values() if p.status is Status.READY),
             overrides=len(snap.overrides),
             problems=snap.problems,
+            language_gaps=language_gaps(snap.papers.values()),
         )
 
     def build_index(self) -> int:
@@ -361,9 +365,15 @@ class Service(EditorialDesk):
         content = self.content_for(issue)
         if fmt == "telegram":
             parts = content.telegram(lang)
-            return "\n\n".join(
+            button = content.telegram_button(lang)
+            shown = "\n\n".join(
                 f"<!-- message {i + 1}/{len(parts)} -->\n{p}" for i, p in enumerate(parts)
             )
+            if button is not None:
+                shown += (
+                    f"\n<!-- button under message {len(parts)}: {button.label} → {button.url} -->"
+                )
+            return shown
         if fmt == "email":
             msg = content.email_message("preview@outbox.invalid", lang)
             return readable_email(msg)

@@ -81,6 +81,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(svc.engine.dispose())
     for problem in report.problems:
         _out(f"{problem}" if problem.severity == "error" else f"{problem} (warning)")
+    for gap in report.language_gaps:
+        _out(f"{gap.line()} (warning)")
     _out(report.summary())
     return 0 if report.ok else 1
 
@@ -283,9 +285,20 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", required=True, metavar="DIR", help="the archive folder")
     s.set_defaults(handler=cmd_export)
 
-    s = sub.add_parser("summarize", help="draft missing titles and summaries with an LLM")
-    s.add_argument("--week", help="ISO week or a date inside it")
-    s.add_argument("--ids", nargs="+", metavar="ID")
+    s = sub.add_parser(
+        "summarize",
+        help="draft missing titles and summaries with an LLM; translate ready papers' "
+        "summaries into the language they lack (--week, --all)",
+    )
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--week", help="ISO week or a date inside it")
+    which.add_argument("--ids", nargs="+", metavar="ID")
+    which.add_argument(
+        "--all",
+        action="store_true",
+        dest="all_weeks",
+        help="every week: drafts, and ready papers with a summary in one language only",
+    )
     s.add_argument("--dry-run", action="store_true")
     s.set_defaults(handler=cmd_summarize)
 

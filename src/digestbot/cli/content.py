@@ -147,7 +147,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
-    """``digestbot summarize [--week W] [--ids ID…] [--dry-run]``."""
+    """``digestbot summarize [--week W | --ids ID… | --all] [--dry-run]``."""
     from digestbot.summarize.summarizer import SummarizeReport
 
     report = SummarizeReport(dry_run=bool(args.dry_run), llm=settings.llm.enabled)
@@ -165,6 +165,7 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
             await svc.summarize(
                 week=week,
                 ids=args.ids,
+                all_weeks=bool(args.all_weeks),
                 report=report,
                 begin=begin,
                 step=bar.step if bar.tty else None,

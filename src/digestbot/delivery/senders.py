@@ -19,7 +19,8 @@ from typing import Protocol
 from digestbot.delivery.ledger import Delivery
 from digestbot.models import Channel, Issue, Language
 from digestbot.render.email import POLICY, RenderedEmail, build_message, check_header, render_email
-from digestbot.render.telegram import render_telegram
+from digestbot.render.telegram import TelegramPost, render_telegram_post
+from digestbot.render.telegram_post import IssueButton
 from digestbot.render.templates import Templates
 
 
@@ -52,14 +53,22 @@ class Content:
         self.issue = issue
         self.options = options
         self.unsubscribe_url = unsubscribe_url
-        self._telegram: dict[Language, list[str]] = {}
+        self._telegram: dict[Language, TelegramPost] = {}
         self._email: dict[Language, RenderedEmail] = {}
         self._templates: dict[Language, _EmailTemplate] = {}
         self.domain = mail_domain(options.public_url)
 
     def telegram(self, lang: Language) -> list[str]:
+        """The issue's Telegram messages in ``lang``."""
+        return list(self._telegram_post(lang).messages)
+
+    def telegram_button(self, lang: Language) -> IssueButton | None:
+        """The button the last Telegram message carries (to the web issue), if any."""
+        return self._telegram_post(lang).button
+
+    def _telegram_post(self, lang: Language) -> TelegramPost:
         if lang not in self._telegram:
-            self._telegram[lang] = render_telegram(
+            self._telegram[lang] = render_telegram_post(
                 self.issue,
                 lang,
                 templates=self.options.templates,

@@ -25,7 +25,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 
-from telegram import Bot, LinkPreviewOptions
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -208,17 +208,33 @@ class TelegramSender:
         """Send the parts not yet sent, in order; returns how many parts the issue has."""
         bot = self.bot
         parts = content.telegram(job.delivery.lang)
+        button = content.telegram_button(job.delivery.lang)
+        markup = (
+            InlineKeyboardMarkup([[InlineKeyboardButton(button.label, url=button.url)]])
+            if button is not None
+            else None
+        )
         chat = job.delivery.address
         for n in range(max(job.parts_sent, job.delivery.parts_sent), len(parts)):
-            chat = await self._send_part(bot, job, chat, n, parts[n])
+            last = n + 1 == len(parts)
+            chat = await self._send_part(bot, job, chat, n, parts[n], markup if last else None)
             job.parts_sent = n + 1
             # record it now: the next part may wait a second or more for this chat's turn
             if n + 1 < len(parts) and job.on_sent is not None and not await job.on_sent(n + 1):
                 raise LeaseLost(job.delivery.id)
         return len(parts)
 
-    async def _send_part(self, bot: Bot, job: Job, chat: str, n: int, text: str) -> str:
-        """Send part ``n`` to ``chat``; returns the chat it went to (after migrations)."""
+    async def _send_part(
+        self,
+        bot: Bot,
+        job: Job,
+        chat: str,
+        n: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> str:
+        """Send part ``n`` to ``chat`` (with ``markup``: the last part's button to the web
+        issue); returns the chat it went to (after migrations)."""
         failures = 0
         migrations = 0
         while True:
@@ -237,6 +253,7 @@ class TelegramSender:
                     text=text,
                     parse_mode=ParseMode.HTML,
                     link_preview_options=_NO_PREVIEW,
+                    reply_markup=markup,
                 )
             except RetryAfter as exc:
                 seconds = retry_after_seconds(exc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -59,6 +59,8 @@ _UI_ZH: dict[str, str] = {
     "previous_issue": "上一期",
     "next_issue": "下一期",
     "in_issue": "收录于",
+    "summary_zh": "中文摘要",
+    "summary_en": "English summary",
 }
 _UI_EN: dict[str, str] = {
     "arxiv": "arXiv",
@@ -92,8 +94,10 @@ _UI_EN: dict[str, str] = {
     "previous_issue": "Previous issue",
     "next_issue": "Next issue",
     "in_issue": "Issue",
+    "summary_zh": "中文摘要",
+    "summary_en": "English summary",
 }
-_BOTH_KEEP_EN = {"arxiv", "pdf", "code", "project", "hf"}
+_BOTH_KEEP_EN = {"arxiv", "pdf", "code", "project", "hf", "summary_zh", "summary_en"}
 _UI_BOTH: dict[str, str] = {
     k: (v if k in _BOTH_KEEP_EN else f"{v} / {_UI_EN[k]}") for k, v in _UI_ZH.items()
 }
@@ -140,11 +144,15 @@ def paper_path(arxiv_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SummaryView:
-    """One summary in one language; ``paragraphs`` for pages, ``text`` as one line."""
+    """One summary in one language; ``paragraphs`` for pages, ``text`` as one line.
+
+    ``label`` names the language ("中文摘要") on a summary shown in a page of the other
+    language for want of one in the page's own (see :attr:`PaperView.other_summary`)."""
 
     lang: str
     text: str
     paragraphs: tuple[str, ...]
+    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +164,13 @@ class LinkView:
 
 @dataclass(frozen=True, slots=True)
 class PaperView:
-    """A paper as a template shows it: number, titles, summaries, links."""
+    """A paper as a template shows it: number, titles, summaries, links.
+
+    ``summaries`` hold only text in the view's language(s): an edition never passes a
+    summary in the other language off as its own. ``other_summary`` is the other
+    language's summary of a paper that has none in a single-language view's language,
+    labelled; only web pages show it, as a separate block marked with its ``lang``.
+    """
 
     number: int
     arxiv_id: str
@@ -166,6 +180,7 @@ class PaperView:
     links: tuple[LinkView, ...]
     path: str
     paper: Paper
+    other_summary: SummaryView | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,19 +208,24 @@ def paper_view(
 ) -> PaperView:
     """The view of ``paper`` in ``lang``; summaries shortened to the budgets (None: full).
 
-    ZH shows the Chinese summary (the English one when there is none), EN the English
-    one (or the Chinese), BOTH shows Chinese then English. The English title always
-    comes first; the Chinese title follows when ``lang`` shows Chinese.
+    ZH shows the Chinese summary, EN the English one, BOTH Chinese then English. A
+    missing summary is never replaced by the other language's: the paper then shows
+    its titles and links, and ``other_summary`` holds the other language's summary,
+    labelled, for the web pages. The English title always comes first; the Chinese
+    title follows when ``lang`` shows Chinese.
     """
-    picks: list[tuple[str, Language]] = []
     zh, en = paper.summary_zh.strip(), paper.summary_en.strip()
-    if lang is Language.ZH:
-        picks = [(zh, Language.ZH)] if zh else [(en, Language.EN)] if en else []
-    elif lang is Language.EN:
-        picks = [(en, Language.EN)] if en else [(zh, Language.ZH)] if zh else []
-    else:
-        picks = [(t, lg) for t, lg in ((zh, Language.ZH), (en, Language.EN)) if t]
-    summaries = tuple(s for s in (_summary(t, lg, zh_chars, en_words) for t, lg in picks) if s.text)
+    texts = {Language.ZH: zh, Language.EN: en}
+    shown = (Language.ZH, Language.EN) if lang is Language.BOTH else (lang,)
+    summaries = tuple(
+        s for s in (_summary(texts[lg], lg, zh_chars, en_words) for lg in shown) if s.text
+    )
+    other_summary = None
+    if lang is not Language.BOTH and not texts[lang]:
+        other = Language.EN if lang is Language.ZH else Language.ZH
+        if texts[other]:
+            view = _summary(texts[other], other, zh_chars, en_words)
+            other_summary = replace(view, label=_UI[other][f"summary_{other.value}"])
 
     ui = _UI[lang]
     candidates = (
@@ -231,6 +251,7 @@ def paper_view(
         links=links,
         path=paper_path(paper.arxiv_id),
         paper=paper,
+        other_summary=other_summary,
     )
 
 

@@ -1,255 +1,61 @@
-"""Telegram HTML messages of an issue: rendering, visible length, splitting, validation."""
+"""Telegram HTML messages of an issue: a readable post laid out within Telegram's limits.
+
+The reader-facing pieces of a post (lead, folded rest, hashtags, part markers, the button)
+are in ``render/telegram_post.py``; Telegram's HTML rules (checking, visible length,
+cutting, packing) in ``render/telegram_html.py``, re-exported here."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from digestbot.models import Issue, Language, Paper
 from digestbot.render.context import (
+    PaperView,
     base_context,
     issue_intros,
     issue_titles,
     paper_view,
 )
+from digestbot.render.telegram_html import (
+    MAX_ENTITIES,
+    MESSAGE_LIMIT,
+    SEPARATOR,
+    check_telegram_html,
+    count_entities,
+    pack_blocks,
+    pack_groups,
+    truncate_html,
+    visible_len,
+    visible_text,
+)
+from digestbot.render.telegram_post import (
+    IssueButton,
+    hashtags,
+    issue_button,
+    part_marker,
+    split_lead,
+)
 from digestbot.render.templates import Templates, default_templates
-from digestbot.render.text import ELLIPSIS, prefix_utf16, truncate_utf16, utf16_len
+from digestbot.render.text import truncate_utf16
 
 __all__ = [
     "MAX_ENTITIES",
     "MESSAGE_LIMIT",
     "SEPARATOR",
+    "TelegramPost",
     "check_telegram_html",
     "count_entities",
     "pack_blocks",
     "render_telegram",
+    "render_telegram_post",
     "truncate_html",
     "visible_len",
     "visible_text",
 ]
 
-MESSAGE_LIMIT = 4096
-"""Telegram's limit on a message's text, in UTF-16 units after entity parsing."""
-MAX_ENTITIES = 100
-"""Telegram ignores formatting entities past the 100th in one message."""
-SEPARATOR = "\n\n"
-"""What goes between two blocks (header, papers, footer) in one message."""
-
-ALLOWED_TAGS = frozenset(
-    {
-        "b",
-        "strong",
-        "i",
-        "em",
-        "u",
-        "ins",
-        "s",
-        "strike",
-        "del",
-        "a",
-        "code",
-        "pre",
-        "blockquote",
-        "tg-spoiler",
-        "span",
-        "tg-emoji",
-    }
-)
-_ALLOWED_ATTRS: dict[str, frozenset[str]] = {
-    "a": frozenset({"href"}),
-    "code": frozenset({"class"}),
-    "blockquote": frozenset({"expandable"}),
-    "span": frozenset({"class"}),
-    "tg-emoji": frozenset({"emoji-id"}),
-}
-_REQUIRED_ATTRS: dict[str, str] = {"a": "href", "span": "class", "tg-emoji": "emoji-id"}
-_NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-
-_TAG_RE = re.compile(r"<[^<>]*>")
-_ENTITY_RE = re.compile(r"&(?:#[xX]([0-9a-fA-F]{1,8})|#([0-9]{1,8})|([A-Za-z][A-Za-z0-9]*));")
-_OPEN_TAG_RE = re.compile(r"<[A-Za-z]")
-_TOKEN_RE = re.compile(
-    r"<(/?)([A-Za-z][A-Za-z0-9-]*)((?:\s+[^\s\"'<>/=]+(?:\s*=\s*(?:\"[^\"<>]*\"|'[^'<>]*'"
-    r"|[^\s\"'<>=`]+))?)*)\s*(/?)>"
-    r"|&(?:#[xX][0-9a-fA-F]+|#[0-9]+|[A-Za-z][A-Za-z0-9]*);"
-    r"|[<>&]"
-)
-_ATTR_RE = re.compile(r"([^\s\"'<>/=]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'<>=`]+)))?")
-_PARSE_RE = re.compile(r"(<[^<>]*>)|(&#?[0-9A-Za-z]+;)|([^<&]+)")
-_EMPTY_PAIR_RE = re.compile(r"<([A-Za-z][A-Za-z0-9-]*)(?:\s[^<>]*)?></\1>")
-
 # Budgets tried, as fractions of the configured ones, before a paper's summary is cut.
 _FACTORS = (1.0, 0.75, 0.5, 0.35, 0.25, 0.15, 0.08)
-
-
-def _decode_entity(m: re.Match[str]) -> str:
-    hex_, dec, name = m.groups()
-    if name is not None:
-        return _NAMED_ENTITIES.get(name, m.group(0))
-    code = int(hex_, 16) if hex_ is not None else int(dec)
-    if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
-        return chr(code)
-    return m.group(0)
-
-
-def visible_text(html: str) -> str:
-    """The text Telegram shows for ``html``: tags removed, entities decoded."""
-    text = _TAG_RE.sub("", html)
-    if "&" in text:
-        text = _ENTITY_RE.sub(_decode_entity, text)
-    return text
-
-
-def visible_len(html: str) -> int:
-    """Length of ``html`` after Telegram's entity parsing, in UTF-16 code units."""
-    return utf16_len(visible_text(html))
-
-
-def count_entities(html: str) -> int:
-    """How many formatting entities ``html`` makes (one per opening tag)."""
-    return len(_OPEN_TAG_RE.findall(html))
-
-
-def _check_attr_value(value: str, pos: int) -> None:
-    for m in re.finditer(r"&[^;\s&<>]*;?|[<>]", value):
-        tok = m.group(0)
-        ent = _ENTITY_RE.fullmatch(tok)
-        if ent is None or _decode_entity(ent) == tok:
-            raise ValueError(f"bare {tok[0]!r} in an attribute of the tag at offset {pos}")
-
-
-def check_telegram_html(html: str) -> None:
-    """Raise ValueError unless ``html`` is text Telegram accepts with ``parse_mode=HTML``.
-
-    Checks: only supported tags (b strong i em u ins s strike del a code pre blockquote
-    tg-spoiler, span class="tg-spoiler", tg-emoji) with only their attributes
-    (``a`` needs ``href``); tags balanced and properly nested, nothing inside ``code``,
-    only ``code`` inside ``pre``, no ``a`` inside ``a``; every ``<``, ``>`` and ``&``
-    outside a tag is an entity, named ones limited to ``&lt; &gt; &amp; &quot;``.
-    """
-    stack: list[str] = []
-    for m in _TOKEN_RE.finditer(html):
-        tok = m.group(0)
-        pos = m.start()
-        if tok in ("<", ">", "&"):
-            raise ValueError(f"bare {tok!r} at offset {pos}: escape it as an entity")
-        if tok[0] == "&":
-            ent = _ENTITY_RE.fullmatch(tok)
-            if ent is None or _decode_entity(ent) == tok:
-                raise ValueError(f"unsupported entity {tok!r} at offset {pos}")
-            continue
-        closing, name, attrs, self_closing = m.group(1), m.group(2).lower(), m.group(3), m.group(4)
-        if name not in ALLOWED_TAGS:
-            raise ValueError(f"unsupported tag <{name}> at offset {pos}")
-        if self_closing:
-            raise ValueError(f"self-closing tag <{name}/> at offset {pos}")
-        if closing:
-            if attrs.strip():
-                raise ValueError(f"closing tag </{name}> with attributes at offset {pos}")
-            if not stack or stack[-1] != name:
-                expected = f"</{stack[-1]}>" if stack else "no closing tag"
-                raise ValueError(f"unbalanced </{name}> at offset {pos}: expected {expected}")
-            stack.pop()
-            continue
-        seen: dict[str, str] = {}
-        for a in _ATTR_RE.finditer(attrs):
-            attr = a.group(1).lower()
-            value = next((v for v in a.groups()[1:] if v is not None), "")
-            if attr not in _ALLOWED_ATTRS.get(name, frozenset()):
-                raise ValueError(f"attribute {attr!r} not allowed on <{name}> at offset {pos}")
-            if attr in seen:
-                raise ValueError(f"duplicate attribute {attr!r} on <{name}> at offset {pos}")
-            _check_attr_value(value, pos)
-            seen[attr] = value
-        required = _REQUIRED_ATTRS.get(name)
-        if required is not None and not seen.get(required, "").strip():
-            raise ValueError(f"<{name}> needs a {required!r} attribute at offset {pos}")
-        if name == "span" and seen.get("class") != "tg-spoiler":
-            raise ValueError(f'only <span class="tg-spoiler"> is supported (offset {pos})')
-        if "code" in stack or ("pre" in stack and name != "code"):
-            raise ValueError(f"<{name}> inside <{stack[-1]}> at offset {pos}")
-        if name == "a" and "a" in stack:
-            raise ValueError(f"<a> inside <a> at offset {pos}")
-        stack.append(name)
-    if stack:
-        raise ValueError(f"unclosed <{stack[-1]}>")
-
-
-def truncate_html(html: str, max_visible: int, ellipsis: str = ELLIPSIS) -> str:
-    """Cut ``html`` so its visible text is at most ``max_visible`` UTF-16 units.
-
-    Cuts only between characters of text (never inside a tag, an entity or a
-    grapheme), appends ``ellipsis`` and closes every tag still open.
-    """
-    if visible_len(html) <= max_visible:
-        return html
-    room = max_visible - utf16_len(ellipsis)
-    out: list[str] = []
-    stack: list[str] = []
-    used = 0
-    for m in _PARSE_RE.finditer(html):
-        tag, entity, text = m.groups()
-        if tag is not None:
-            name_m = re.match(r"<(/?)([A-Za-z][A-Za-z0-9-]*)", tag)
-            if name_m is not None:
-                if name_m.group(1):
-                    if stack and stack[-1] == name_m.group(2).lower():
-                        stack.pop()
-                else:
-                    stack.append(name_m.group(2).lower())
-            out.append(tag)
-            continue
-        piece = entity if entity is not None else text
-        width = visible_len(piece)
-        if used + width <= room:
-            out.append(piece)
-            used += width
-            continue
-        if text is not None:
-            out.append(prefix_utf16(text, room - used))
-        break
-    result = "".join(out).rstrip() + (ellipsis if room >= 0 else "")
-    result += "".join(f"</{name}>" for name in reversed(stack))
-    prev = None
-    while prev != result:
-        prev, result = result, _EMPTY_PAIR_RE.sub("", result)
-    return result
-
-
-def pack_blocks(
-    blocks: Sequence[str],
-    limit: int = MESSAGE_LIMIT,
-    *,
-    max_entities: int = MAX_ENTITIES,
-    separator: str = SEPARATOR,
-) -> list[str]:
-    """Pack whole blocks, in order, into as few messages as fit ``limit`` visible
-    UTF-16 units and ``max_entities`` entities each. A block over either alone
-    raises ValueError."""
-    sep_len = visible_len(separator)
-    messages: list[str] = []
-    current: list[str] = []
-    cur_len = cur_entities = 0
-    for block in blocks:
-        length, entities = visible_len(block), count_entities(block)
-        if length > limit or entities > max_entities:
-            raise ValueError(
-                f"a block of {length} visible units and {entities} entities "
-                f"exceeds the limit of {limit} units and {max_entities} entities"
-            )
-        if current and (
-            cur_len + sep_len + length > limit or cur_entities + entities > max_entities
-        ):
-            messages.append(separator.join(current))
-            current, cur_len, cur_entities = [], 0, 0
-        cur_len += (sep_len if current else 0) + length
-        cur_entities += entities
-        current.append(block)
-    if current:
-        messages.append(separator.join(current))
-    return messages
 
 
 def _render(templates: Templates, name: str, ctx: dict[str, Any]) -> str:
@@ -274,6 +80,21 @@ def _fit_header(templates: Templates, ctx: dict[str, Any], limit: int) -> str:
     return truncate_html(bare, limit)
 
 
+def _paper_ctx(ctx: dict[str, Any], view: PaperView) -> dict[str, Any]:
+    """What ``telegram/paper.html.j2`` gets: the view, its first line, the folded rest,
+    its links (no PDF: the arXiv page links it) and its hashtags."""
+    texts = [s.text for s in view.summaries if s.text]
+    lead, rest = split_lead(texts[0]) if texts else ("", "")
+    return {
+        **ctx,
+        "p": view,
+        "lead": lead,
+        "rest": "\n\n".join(t for t in (rest, *texts[1:]) if t),
+        "links": tuple(link for link in view.links if link.key != "pdf"),
+        "hashtags": hashtags(view.paper.tags),
+    }
+
+
 def _fit_paper(
     templates: Templates,
     ctx: dict[str, Any],
@@ -295,24 +116,24 @@ def _fit_paper(
                 zh_chars=max(1, int(zh_chars * factor)),
                 en_words=max(1, int(en_words * factor)),
             )
-        html = _render(templates, name, {**ctx, "p": view})
+        html = _render(templates, name, _paper_ctx(ctx, view))
         if visible_len(html) <= limit:
             return html
     # Last resorts: cut the summaries on visible text, then drop them, then cut titles.
     bare_view = replace(view, summaries=())
-    bare = _render(templates, name, {**ctx, "p": bare_view})
+    bare = _render(templates, name, _paper_ctx(ctx, bare_view))
     n = len(view.summaries)
-    room = limit - visible_len(bare) - 2 * n
+    room = limit - visible_len(bare) - 3 * n
     if n and room >= 8 * n:
         share = room // n
         cut = tuple(replace(s, text=truncate_utf16(s.text, share)) for s in view.summaries)
-        html = _render(templates, name, {**ctx, "p": replace(view, summaries=cut)})
+        html = _render(templates, name, _paper_ctx(ctx, replace(view, summaries=cut)))
         if visible_len(html) <= limit:
             return html
     if visible_len(bare) <= limit:
         return bare
     untitled = replace(bare_view, title_en="", title_zh="")
-    fixed = visible_len(_render(templates, name, {**ctx, "p": untitled}))
+    fixed = visible_len(_render(templates, name, _paper_ctx(ctx, untitled)))
     room = limit - fixed - (1 if bare_view.title_zh else 0)
     if room >= 2:
         if bare_view.title_zh:
@@ -324,10 +145,18 @@ def _fit_paper(
             )
         else:
             titled = replace(bare_view, title_en=truncate_utf16(bare_view.title_en, room))
-        html = _render(templates, name, {**ctx, "p": titled})
+        html = _render(templates, name, _paper_ctx(ctx, titled))
         if visible_len(html) <= limit:
             return html
     return truncate_html(bare, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramPost:
+    """An issue as Telegram messages, and the button the last one carries (if any)."""
+
+    messages: tuple[str, ...]
+    button: IssueButton | None
 
 
 def render_telegram(
@@ -341,34 +170,102 @@ def render_telegram(
     limit: int = MESSAGE_LIMIT,
     max_entities: int = MAX_ENTITIES,
 ) -> list[str]:
-    """The issue as Telegram ``parse_mode=HTML`` messages, each at most ``limit`` UTF-16
-    units after entity parsing and ``max_entities`` entities.
+    """The messages of :func:`render_telegram_post` (without the button)."""
+    post = render_telegram_post(
+        issue,
+        lang,
+        templates=templates,
+        zh_chars=zh_chars,
+        en_words=en_words,
+        public_url=public_url,
+        limit=limit,
+        max_entities=max_entities,
+    )
+    return list(post.messages)
 
-    Blocks (header, one per paper, footer) are packed whole into messages. A paper too
-    long alone is re-rendered with smaller summary budgets, then its summaries are cut
-    on visible text or dropped, then its titles are cut; the HTML stays balanced.
+
+def render_telegram_post(
+    issue: Issue,
+    lang: Language,
+    *,
+    templates: Templates | None = None,
+    zh_chars: int = 120,
+    en_words: int = 60,
+    public_url: str | None = None,
+    limit: int = MESSAGE_LIMIT,
+    max_entities: int = MAX_ENTITIES,
+) -> TelegramPost:
+    """The issue as Telegram ``parse_mode=HTML`` messages, each at most ``limit`` UTF-16
+    units after entity parsing and ``max_entities`` entities, and the button to the web
+    issue the last one carries (None when the public URL is not one Telegram takes in a
+    button: the last message then ends with the link instead).
+
+    Each paper shows its title and its summary's first sentence; the rest of the summary
+    is folded in an expandable quote; its tags follow as hashtags. Blocks (header, one per
+    paper, footer) are packed whole into messages; when there are several, each carries
+    its part marker (``1/3`` by the title, then ``2/3``… on a first line repeating the
+    title). A paper too long alone is re-rendered with smaller summary budgets, then its
+    summaries are cut on visible text or dropped, then its titles are cut; the HTML stays
+    balanced.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
     tpl = templates if templates is not None else default_templates()
     ctx = base_context(lang, public_url or "")
     base = ctx["base_url"]
-    header_ctx = {
-        **ctx,
-        "issue": issue,
-        "titles": issue_titles(issue, lang),
-        "intros": issue_intros(issue, lang),
-    }
-    blocks = [_fit_header(tpl, header_ctx, limit)]
-    paper_ctx = {**ctx, "issue": issue}
-    for number, paper in enumerate(issue.papers, 1):
-        blocks.append(_fit_paper(tpl, paper_ctx, paper, number, lang, zh_chars, en_words, limit))
+    titles = issue_titles(issue, lang)
+    header_ctx = {**ctx, "issue": issue, "titles": titles, "intros": issue_intros(issue, lang)}
+    button = issue_button(base, issue.week, ctx["ui"]["read_online"])
     footer_ctx = {
         **ctx,
         "issue": issue,
-        "issue_url": f"{base}/issues/{issue.week}" if base else None,
+        "issue_url": f"{base}/issues/{issue.week}" if base and button is None else None,
     }
     footer = _render(tpl, "telegram/footer.html.j2", footer_ctx)
-    if footer:
-        blocks.append(footer if visible_len(footer) <= limit else truncate_html(footer, limit))
-    return pack_blocks([b for b in blocks if b], limit, max_entities=max_entities)
+
+    paper_ctx = {**ctx, "issue": issue}
+    papers = [
+        _fit_paper(tpl, paper_ctx, paper, number, lang, zh_chars, en_words, limit)
+        for number, paper in enumerate(issue.papers, 1)
+    ]
+
+    def blocks_within(room: int, part: str) -> list[str]:
+        blocks = [_fit_header(tpl, {**header_ctx, "part": part}, room)]
+        for number, (paper, block) in enumerate(zip(issue.papers, papers, strict=True), 1):
+            if visible_len(block) > room:  # only what no longer fits is fitted again
+                block = _fit_paper(tpl, paper_ctx, paper, number, lang, zh_chars, en_words, room)
+            blocks.append(block)
+        if footer:
+            blocks.append(footer if visible_len(footer) <= room else truncate_html(footer, room))
+        return [b for b in blocks if b]
+
+    blocks = blocks_within(limit, "")
+    groups = pack_groups(blocks, limit, max_entities=max_entities, separator=SEPARATOR)
+    if len(groups) <= 1:
+        return TelegramPost(tuple(SEPARATOR.join(blocks[i] for i in g) for g in groups), button)
+
+    # Several messages: make room for the part markers, pack again, then mark each part.
+    widest = part_marker(len(blocks) + 1, len(blocks) + 1)
+    title = titles[0] if titles else ""
+    reserve = visible_len(_continued(tpl, ctx, title, widest)) + visible_len(SEPARATOR)
+    if reserve > limit // 3:  # a small limit: the marker alone, without the title
+        title = ""
+        reserve = visible_len(_continued(tpl, ctx, title, widest)) + visible_len(SEPARATOR)
+    room = max(1, limit - reserve)
+    blocks = blocks_within(room, widest)
+    groups = pack_groups(blocks, room, max_entities=max_entities - 2, separator=SEPARATOR)
+    total = len(groups)
+    messages: list[str] = []
+    for k, group in enumerate(groups, 1):
+        part = part_marker(k, total)
+        parts = [blocks[i] for i in group]
+        if k == 1:
+            parts[0] = _fit_header(tpl, {**header_ctx, "part": part}, room)
+        else:
+            parts.insert(0, _continued(tpl, ctx, title, part))
+        messages.append(SEPARATOR.join(p for p in parts if p))
+    return TelegramPost(tuple(messages), button)
+
+
+def _continued(templates: Templates, ctx: dict[str, Any], title: str, part: str) -> str:
+    return _render(templates, "telegram/continued.html.j2", {**ctx, "title": title, "part": part})

@@ -4,11 +4,13 @@ Editors keep it in ``<content>/glossary.yaml`` (a mapping, ``LLM: 大语言模�
 file the built-in :data:`DEFAULT_GLOSSARY` applies. The summarizer puts the glossary in its
 prompt and, after generation, replaces any glossary term the model left in English inside
 Chinese text (``zero-shot`` → ``零样本``); terms that map to themselves (``Transformer``,
-``Token``) stay as they are.
+``Token``) stay as they are. Translating into English uses it in reverse (``大语言模型`` →
+``LLM``, the first English term listed for it).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,8 +23,11 @@ __all__ = [
     "DEFAULT_GLOSSARY",
     "GLOSSARY_FILE",
     "apply_glossary",
+    "apply_reverse_glossary",
     "glossary_prompt",
     "load_glossary",
+    "reverse_glossary",
+    "reverse_glossary_prompt",
 ]
 
 GLOSSARY_FILE = "glossary.yaml"
@@ -88,3 +93,37 @@ def glossary_prompt(glossary: Mapping[str, str]) -> str:
 
 def _order(item: tuple[str, str]) -> tuple[str, str]:
     return (item[0].lower(), item[0])
+
+
+def reverse_glossary(glossary: Mapping[str, str]) -> dict[str, str]:
+    """Chinese term → English: the first English term listed for each Chinese one (so
+    ``大语言模型`` → ``LLM``, not ``LLMs``); terms that map to themselves are left out."""
+    out: dict[str, str] = {}
+    for en, zh in glossary.items():
+        if en and zh and en.lower() != zh.lower():
+            out.setdefault(zh, en)
+    return out
+
+
+def reverse_glossary_prompt(glossary: Mapping[str, str]) -> str:
+    """The reversed glossary as prompt lines: ``- 大语言模型 → LLM``."""
+    return "\n".join(f"- {zh} → {en}" for zh, en in sorted(reverse_glossary(glossary).items()))
+
+
+def apply_reverse_glossary(text: str, glossary: Mapping[str, str]) -> str:
+    """Replace Chinese glossary terms left in English text by their English form (longer
+    terms first, ``AI 智能体`` before ``智能体``), spaced from the words around them."""
+    for zh, en in sorted(reverse_glossary(glossary).items(), key=lambda kv: -len(kv[0])):
+        out: list[str] = []
+        pos = 0
+        for m in re.finditer(re.escape(zh), text):
+            before, after = text[m.start() - 1 : m.start()], text[m.end() : m.end() + 1]
+            out.append(text[pos : m.start()])
+            out.append((" " if _LATIN.match(before) else "") + en)
+            out.append(" " if _LATIN.match(after) else "")
+            pos = m.end()
+        text = "".join(out) + text[pos:]
+    return text
+
+
+_LATIN = re.compile(r"[A-Za-z0-9]")

@@ -10,17 +10,18 @@ fields, with the glossary in the system prompt, then post-processes the answer:
 - both summaries are cut to their budgets (``summary_zh_chars`` units, ``summary_en_words``
   words) by :func:`digestbot.render.text.shorten`.
 
+Ready papers that have a summary in one language only are translated instead (see
+``summarize/translate.py``) when a week or ``--all`` is asked for.
+
 Only empty fields are filled (the file is re-read just before writing, so an editor's edit
-made meanwhile wins); ``status`` is never touched, so results stay ``draft`` until an editor
-marks them ready. Without an LLM, ``summary_en`` can still be filled from the abstract's first
-sentences.
+made meanwhile wins: a rerun after an interruption skips what is done); ``status`` is never
+touched, so drafts stay ``draft`` until an editor marks them ready. Without an LLM,
+``summary_en`` can still be filled from the abstract's first sentences.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,13 @@ from digestbot.render.text import normalize_whitespace, shorten
 from digestbot.settings import Settings
 from digestbot.sources.http import HttpClient, SourceUnreachable
 from digestbot.summarize.glossary import glossary_prompt
+from digestbot.summarize.llm import LlmAnswer, LlmClient
+from digestbot.summarize.translate import (
+    english_with_glossary,
+    holds_chinese,
+    translation_fields,
+    translation_prompts,
+)
 from digestbot.weeks import Week
 
 __all__ = [
@@ -55,8 +63,6 @@ __all__ = [
 
 FIELDS = ("title_zh", "summary_zh", "summary_en")
 SETTING = "DIGESTBOT_LLM__BASE_URL"
-
-_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
 # -- pure parts ------------------------------------------------------------------------------
@@ -129,75 +135,6 @@ def _user_prompt(paper: Paper, meta: Mapping[str, Any], wanted: Sequence[str]) -
     return "\n\n".join(parts)
 
 
-def _parse_content(content: str) -> dict[str, str]:
-    m = _FENCE.match(content)
-    if m:
-        content = m.group(1)
-    data = json.loads(content)
-    if not isinstance(data, dict):
-        raise ValueError("the answer is JSON but not an object")
-    return {k: v.strip() for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
-
-
-# -- the LLM client --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LlmAnswer:
-    values: dict[str, str]
-    prompt_tokens: int
-    completion_tokens: int
-
-
-class LlmClient:
-    """An OpenAI-compatible chat-completions client (JSON mode), over :class:`HttpClient`."""
-
-    def __init__(self, settings: Settings, http: HttpClient) -> None:
-        llm = settings.llm
-        if not llm.base_url:
-            raise ImportFailed(
-                "no LLM configured: set DIGESTBOT_LLM__BASE_URL, DIGESTBOT_LLM__API_KEY "
-                "and DIGESTBOT_LLM__MODEL"
-            )
-        self.url = llm.base_url.rstrip("/") + "/chat/completions"
-        self.model = llm.model
-        self.http = http
-        self.headers = {"Content-Type": "application/json"}
-        if llm.api_key is not None and llm.api_key.get_secret_value():
-            self.headers["Authorization"] = f"Bearer {llm.api_key.get_secret_value()}"
-
-    async def complete(self, system: str, user: str) -> LlmAnswer:
-        """Ask once (twice if the first answer is not a JSON object)."""
-        payload = {
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": system},
-                {"role": "user", "content": user},
-            ],
-            "temperature": 0.2,
-            "response_format": {"type": "json_object"},
-        }
-        prompt = completion = 0
-        last_error = ""
-        for _attempt in range(2):
-            response = await self.http.post_json(self.url, payload, headers=self.headers)
-            try:
-                data = response.json()
-                usage = data.get("usage") or {}
-                prompt += int(usage.get("prompt_tokens") or 0)
-                completion += int(usage.get("completion_tokens") or 0)
-                content = data["choices"][0]["message"]["content"]
-                values = _parse_content(str(content))
-            except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-                continue
-            return LlmAnswer(values, prompt, completion)
-        raise ImportFailed(
-            f"{self.url} did not answer with a JSON object twice ({last_error}); "
-            "check DIGESTBOT_LLM__MODEL supports JSON output"
-        )
-
-
 # -- the run ---------------------------------------------------------------------------------
 
 
@@ -208,6 +145,8 @@ class Task:
     paper: Paper
     path: Path
     wanted: tuple[str, ...]
+    translate: bool = False
+    """Fill ``wanted`` by translating the paper's summary in the other language."""
 
 
 @dataclass(slots=True)
@@ -215,6 +154,7 @@ class SummarizeReport:
     dry_run: bool = False
     llm: bool = True
     done: dict[str, list[str]] = field(default_factory=dict)
+    translated: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     requests: int = 0
@@ -229,17 +169,24 @@ class SummarizeReport:
         out = list(self.problems)
         out.extend(self.notes)
         for pid, fields in self.done.items():
-            verb = "would fill" if self.dry_run else "filled"
+            if pid in self.translated:
+                verb = "would translate" if self.dry_run else "translated"
+            else:
+                verb = "would fill" if self.dry_run else "filled"
             out.append(f"{pid}: {verb} {', '.join(fields)}")
         papers = len(self.done)
         verb = "would summarize" if self.dry_run else "summarized"
         line = f"{verb} {papers} paper{'s' if papers != 1 else ''}"
         line += f" ({self.fields_filled} fields)"
+        translated = len(self.translated & self.done.keys())
+        if translated:
+            line += f", {translated} of them by translation"
         if self.problems:
             n = len(self.problems)
             line += f", {n} problem{'s' if n != 1 else ''}"
-        if papers and not self.dry_run:
-            line += "; they stay draft until an editor marks them ready (digestbot review)"
+        if papers > translated and not self.dry_run:
+            who = "the drafts" if translated else "they"
+            line += f"; {who} stay draft until an editor marks them ready (digestbot review)"
         out.append(line)
         if self.llm and not self.dry_run:
             total = self.prompt_tokens + self.completion_tokens
@@ -289,6 +236,8 @@ async def summarize(
     if dry_run:
         for task in tasks:
             report.done[task.paper.arxiv_id] = list(task.wanted)
+            if task.translate:
+                report.translated.add(task.paper.arxiv_id)
         return
 
     system = _system_prompt(glossary, zh, en)
@@ -302,16 +251,31 @@ async def summarize(
         client = LlmClient(settings, http)
 
         async def one(task: Task) -> None:
-            meta, _body = store.read_meta(task.path)
+            if task.translate:
+                prompts = translation_prompts(
+                    task.paper, task.wanted, glossary, zh_chars=zh, en_words=en
+                )
+            else:
+                meta, _body = store.read_meta(task.path)
+                prompts = (system, _user_prompt(task.paper, meta, task.wanted))
             async with limit:
-                answer = await client.complete(system, _user_prompt(task.paper, meta, task.wanted))
+                answer = await client.complete(*prompts)
             report.prompt_tokens += answer.prompt_tokens
             report.completion_tokens += answer.completion_tokens
             values = {
                 name: polish(name, answer.values.get(name, ""), glossary, zh_chars=zh, en_words=en)
                 for name in task.wanted
             }
-            lacking = [n for n in task.wanted if not values[n]]
+            refused = ""
+            if values.get("summary_en"):
+                values["summary_en"] = english_with_glossary(values["summary_en"], glossary)
+                if holds_chinese(values["summary_en"]):
+                    values["summary_en"], refused = "", "summary_en"
+                    report.problems.append(
+                        f"{task.path}: the model's summary_en holds Chinese text, not written; "
+                        "run summarize again"
+                    )
+            lacking = [n for n in task.wanted if not values[n] and n != refused]
             if lacking:
                 report.problems.append(
                     f"{task.path}: the model gave no {', '.join(lacking)}; run summarize again"
@@ -319,6 +283,8 @@ async def summarize(
             written = _write_filled(store, task.path, values)
             if written:
                 report.done[task.paper.arxiv_id] = written
+                if task.translate:
+                    report.translated.add(task.paper.arxiv_id)
             if step is not None:
                 step(task.paper.arxiv_id)
 
@@ -344,10 +310,13 @@ def choose_tasks(
     week: Week | None,
     ids: Sequence[str] | None,
     report: SummarizeReport,
+    all_weeks: bool = False,
 ) -> list[Task]:
-    """The papers to summarize: the named ``ids`` (ready or not), else the drafts (of ``week``).
+    """The papers to summarize: the named ``ids`` (ready or not), else the drafts (of
+    ``week``) and, for a ``week`` or ``all_weeks``, the ready papers with a summary in one
+    language only, to translate.
 
-    Ready papers are only summarized when named: their text was already reviewed.
+    Ready papers are otherwise only summarized when named: their text was already reviewed.
     """
     tasks: list[Task] = []
     if ids:
@@ -374,7 +343,8 @@ def choose_tasks(
             if wanted:
                 tasks.append(Task(paper, snap.paths[pid], wanted))
         return tasks
-    ready_skipped = 0
+    ready_skipped = translatable = 0
+    translate = week is not None or all_weeks
     for pid in sorted(snap.papers):
         paper = snap.papers[pid]
         if week is not None and paper.date not in week:
@@ -382,10 +352,21 @@ def choose_tasks(
         wanted = _paper_missing(paper)
         if not wanted:
             continue
-        if paper.status is not Status.DRAFT:
-            ready_skipped += 1
+        if paper.status is Status.DRAFT:
+            tasks.append(Task(paper, snap.paths[pid], wanted))
             continue
-        tasks.append(Task(paper, snap.paths[pid], wanted))
+        one_language = translation_fields(paper)
+        if one_language and translate:
+            tasks.append(Task(paper, snap.paths[pid], one_language, translate=True))
+        elif one_language:
+            translatable += 1
+        else:
+            ready_skipped += 1
+    if translatable:
+        report.notes.append(
+            f"{translatable} ready paper{'s' if translatable != 1 else ''} have a summary in "
+            "one language only: digestbot summarize --all (or --week W) translates them"
+        )
     if ready_skipped:
         report.notes.append(
             f"left {ready_skipped} ready paper{'s' if ready_skipped != 1 else ''} with empty "

@@ -99,4 +99,3 @@ class LanguageCookie:
         if self.secure:
             morsel["secure"] = True
         return morsel.OutputString()
-
