@@ -1,0 +1,145 @@
+"""Topics and the term matcher that tags papers with them (pure: no I/O).
+
+A :class:`Topic` has a slug, a name in each language and match terms in both languages.
+:class:`TopicMatcher` finds every topic whose terms occur in a text:
+
+- text and terms are compared after NFKC, case folding, and hyphens/underscores read as
+  spaces (``Chain-of-Thought`` matches ``chain of thought``);
+- a term that begins (ends) with a Latin letter or digit must begin (end) at a word
+  boundary: ``LLM`` does not match inside ``MLLM``; a trailing plural ``s`` is allowed
+  (``agent`` matches ``agents``);
+- a CJK term matches anywhere inside longer text (``扩散`` in ``视频扩散模型``);
+- overlapping terms all count: in ``long context window`` both ``long context`` and
+  ``context window`` match (each term is looked for on its own).
+
+Latin terms are looked up by the words the text holds (one set lookup per distinct word, then
+a substring check only for a multi-word term whose first word is present); other terms are
+found by one regular expression (longest first), searched again from one character after
+each match so that overlapping terms are found too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from digestbot.models import Language, Paper
+
+__all__ = ["Topic", "TopicMatcher", "normalize", "paper_text"]
+
+_SEPARATORS = re.compile(r"[\s\-_‐‑–—/]+")
+_WORDS = re.compile(r"[a-z0-9]+")
+_LATIN_TERM = re.compile(r"^[a-z0-9][a-z0-9 .+']*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """One topic readers can browse and follow."""
+
+    slug: str
+    name_zh: str
+    name_en: str
+    terms_zh: tuple[str, ...] = ()
+    terms_en: tuple[str, ...] = ()
+
+    def name(self, lang: Language) -> str:
+        if lang is Language.ZH:
+            return self.name_zh
+        if lang is Language.EN:
+            return self.name_en
+        return f"{self.name_zh} / {self.name_en}"
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return self.terms_zh + self.terms_en
+
+
+def normalize(text: str) -> str:
+    """NFKC, case-folded, every run of spaces, hyphens, slashes and underscores one space."""
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return _SEPARATORS.sub(" ", text.casefold()).strip()
+
+
+def paper_text(paper: Paper) -> str:
+    """What the matcher reads of a paper: its titles and summaries in both languages."""
+    return "\n".join((paper.title_en, paper.title_zh, paper.summary_en, paper.summary_zh))
+
+
+class TopicMatcher:
+    """Which topics a text mentions, by their terms."""
+
+    def __init__(self, topics: Iterable[Topic]) -> None:
+        self.topics: tuple[Topic, ...] = tuple(topics)
+        # Latin terms by their first word: (the term's words joined by spaces, slug), looked
+        # for among the text's words; the other terms by their text
+        self._words: dict[str, list[tuple[str, str]]] = {}
+        owners: dict[str, set[str]] = {}
+        for topic in self.topics:
+            for term in topic.terms:
+                key = normalize(term)
+                if not key:
+                    continue
+                if _LATIN_TERM.match(key):
+                    words = _WORDS.findall(key)
+                    self._words.setdefault(words[0], []).append((" ".join(words), topic.slug))
+                else:
+                    owners.setdefault(key, set()).add(topic.slug)
+        # every term found also finds the terms inside it (``视频扩散`` holds ``扩散``), so
+        # one left-to-right scan finds overlapping terms too
+        self._inside: dict[str, frozenset[str]] = {
+            term: frozenset(s for other, slugs in owners.items() if other in term for s in slugs)
+            for term in owners
+        }
+        longest_first = sorted(owners, key=lambda t: (-len(t), t))
+        self._substrings = (
+            re.compile("|".join(re.escape(t) for t in longest_first)) if longest_first else None
+        )
+
+    def match(self, text: str) -> set[str]:
+        """The slugs of every topic whose terms occur in ``text``."""
+        norm = normalize(text)
+        found: set[str] = set()
+        if self._substrings is not None:
+            pos = 0
+            while (m := self._substrings.search(norm, pos)) is not None:
+                found |= self._inside[m.group()]
+                pos = m.start() + 1
+        words = _WORDS.findall(norm)
+        present = set(words)
+        joined: str | None = None
+        for word in present:
+            candidates = self._words.get(word, [])
+            if word.endswith("s"):
+                candidates = candidates + self._words.get(word[:-1], [])
+            for term, slug in candidates:
+                if slug in found:
+                    continue
+                if " " not in term and (term == word or term + "s" == word):
+                    found.add(slug)
+                    continue
+                if joined is None:
+                    joined = " " + " ".join(words) + " "
+                if f" {term} " in joined or f" {term}s " in joined:
+                    found.add(slug)
+        return found
+
+    def tags_for(self, paper: Paper) -> tuple[str, ...]:
+        """The paper's topics by its terms, in the order of the topic list."""
+        found = self.match(paper_text(paper))
+        return tuple(t.slug for t in self.topics if t.slug in found)
+
+    def find(self, name: str) -> Topic | None:
+        """The topic named ``name``: its slug, Chinese or English name (any case)."""
+        key = normalize(name)
+        for topic in self.topics:
+            if key in (topic.slug, normalize(topic.name_zh), normalize(topic.name_en)):
+                return topic
+        return None
+
+    def ordered(self, slugs: Sequence[str]) -> tuple[Topic, ...]:
+        """The topics of ``slugs`` that exist, in list order."""
+        wanted = set(slugs)
+        return tuple(t for t in self.topics if t.slug in wanted)
