@@ -21,12 +21,13 @@ from digestbot.content.schema import normalize_arxiv_id
 from digestbot.content.store import ContentStore
 from digestbot.db.engine import upgrade
 from digestbot.delivery.ledger import Ledger
-from digestbot.errors import DigestbotError, NoArchivePosts
+from digestbot.errors import DigestbotError, NoArchivePosts, NoTopics
 from digestbot.models import Paper, Status
 from digestbot.settings import Settings
 from digestbot.weeks import Week
 
 if TYPE_CHECKING:  # the importers and the summarizer (httpx) load only when a command runs
+    from digestbot.content.tagging import TagReport
     from digestbot.sources.importer import ImportReport
     from digestbot.summarize.summarizer import SummarizeReport
 
@@ -194,6 +195,35 @@ class EditorialDesk:
             step=step,
         )
         return report
+
+    async def tag(self, *, week: Week | None, every: bool, report: TagReport) -> TagReport:
+        """Set the tags of the papers of ``week`` (``every``: all papers; neither: the papers
+        without tags) from ``topics.yaml``; an editor's tags stay.
+
+        Raises NoTopics when the store has no valid topic list.
+        """
+        from digestbot.content.tagging import tag_papers
+        from digestbot.topics import TopicMatcher
+
+        snap = self.store.load()
+        if not snap.topics:
+            raise NoTopics(
+                f"no topics in {self.store.topics_path}: write one '- slug: …' entry per topic "
+                "(see the shipped content/topics.yaml) and run digestbot check"
+            )
+        papers = sorted(snap.papers.values(), key=lambda p: (p.date, p.arxiv_id))
+        if week is not None:
+            papers = [p for p in papers if p.date in week]
+        elif not every:
+            papers = [p for p in papers if not p.tags]
+        return tag_papers(
+            self.store,
+            snap.paths,
+            papers,
+            TopicMatcher(snap.topics),
+            dry_run=report.dry_run,
+            report=report,
+        )
 
     def drafts(self, week: Week | None) -> list[Draft]:
         """The drafts (of ``week``), oldest first."""

@@ -15,6 +15,10 @@ class ContentError(DigestbotError):
     """The content store holds a file that does not validate."""
 
 
+class NoTopics(ContentError):
+    """``content/topics.yaml`` is missing or holds no valid topic."""
+
+
 class WeekError(DigestbotError, ValueError):
     """A week argument is neither an ISO week (2024-W16) nor a date (2024-04-17)."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from digestbot import __version__, logs
-from digestbot.cli.content import cmd_import, cmd_review, cmd_summarize
+from digestbot.cli.content import cmd_import, cmd_review, cmd_summarize, cmd_tag
 from digestbot.errors import DigestbotError
 from digestbot.models import Channel, Language
 from digestbot.service import Service
@@ -247,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--week", help="ISO week or a date inside it")
     s.add_argument("--ready", nargs="+", metavar="ID", help="mark these papers ready")
     s.set_defaults(handler=cmd_review)
+
+    s = sub.add_parser("tag", help="set papers' tags from content/topics.yaml")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--week", help="ISO week or a date inside it")
+    g.add_argument("--all", action="store_true", help="every paper (default: untagged ones)")
+    s.add_argument("--dry-run", action="store_true")
+    s.set_defaults(handler=cmd_tag)
 
     s = sub.add_parser("db", help="database maintenance")
     dsub = s.add_subparsers(dest="db_action", metavar="ACTION", required=True)

@@ -23,7 +23,7 @@ from digestbot.weeks import Week
 
 if TYPE_CHECKING:
     from digestbot.content.cache import PaperCache
-    from digestbot.topics import Topic
+    from digestbot.topics import Topic, TopicMatcher
 
 #: Fields importers own and may refresh on re-import; everything else belongs to editors.
 MACHINE_FIELDS = frozenset({"score", "links"})
@@ -155,6 +155,7 @@ class ContentStore:
         self.root = root
         self.cache = cache
         self._override_stamps: list[tuple[str, float, int]] | None = None
+        self._matcher: tuple[list[tuple[str, float, int]], TopicMatcher] | None = None
 
     @property
     def papers_dir(self) -> Path:
@@ -223,6 +224,16 @@ class ContentStore:
         from digestbot.content.topics import TOPICS_FILE
 
         return self.root / TOPICS_FILE
+
+    def topic_matcher(self) -> TopicMatcher:
+        """A matcher of the valid topics of ``topics.yaml`` as the file is now."""
+        from digestbot.content.topics import load_topics
+        from digestbot.topics import TopicMatcher
+
+        stamp = _stamps([self.topics_path])
+        if self._matcher is None or self._matcher[0] != stamp:
+            self._matcher = (stamp, TopicMatcher(load_topics(self.root).topics))
+        return self._matcher[1]
 
     def _load_topics(self, snap: Snapshot) -> None:
         from digestbot.content.topics import load_topics
