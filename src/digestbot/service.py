@@ -47,6 +47,7 @@ from digestbot.subscribers import (
     Tokens,
     normalize_email,
 )
+from digestbot.topicdesk import TopicDesk
 from digestbot.weeks import Week
 
 log = logging.getLogger("digestbot")
@@ -134,7 +135,7 @@ class PublishReport:
         return out
 
 
-class Service(EditorialDesk):
+class Service(EditorialDesk, TopicDesk):
     """Owns the content store, the database, the ledger and the publisher."""
 
     def __init__(

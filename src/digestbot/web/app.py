@@ -2,7 +2,8 @@
 
 Pages: ``/`` archive, ``/issues/<W>``, ``/papers/<id>``, ``/search?q=``, ``/feed.xml``
 (:mod:`digestbot.web.reading`); ``/subscribe``, ``/confirm/<token>``,
-``/unsubscribe/<token>`` (:mod:`digestbot.web.subscriptions`); ``/healthz``, ``/metrics``
+``/unsubscribe/<token>`` (:mod:`digestbot.web.subscriptions`); ``/topics``,
+``/topics/<slug>`` and its feed (:mod:`digestbot.web.topics`); ``/healthz``, ``/metrics``
 and the bot's webhook (:mod:`digestbot.web.operations`). What they share — the visitor's
 language, pages, messages, error pages — is :mod:`digestbot.web.pages`.
 """
@@ -22,6 +23,7 @@ from digestbot.web.operations import Operations, TelegramWebhook
 from digestbot.web.pages import Pages
 from digestbot.web.reading import Reading
 from digestbot.web.subscriptions import Subscriptions
+from digestbot.web.topics import TopicPages
 
 __all__ = ["TelegramWebhook", "create_app"]
 
@@ -45,6 +47,7 @@ def create_app(
     routes = [
         *Reading(pages).routes(),
         *Subscriptions(pages).routes(),
+        *TopicPages(pages).routes(),
         *Operations(service).routes(),
     ]
     if telegram_webhook is not None:

@@ -100,7 +100,13 @@ class Pages:
         ]
 
     def extra(self, request: Request, lang: Language) -> dict[str, Any]:
-        return {"lang_links": self.lang_links(request, lang)}
+        chosen = request.query_params.get("lang", "")
+        return {
+            "lang_links": self.lang_links(request, lang),
+            # tag chips link to topic pages, in the reader's language
+            "topic_names": {t.slug: t.name(lang) for t in self.service.topics()},
+            "lang_suffix": f"?lang={chosen}" if chosen in LANG_CODES else "",
+        }
 
     def html(
         self,
