@@ -47,6 +47,8 @@ class Channel(enum.StrEnum):
 
     TELEGRAM = "telegram"
     EMAIL = "email"
+    TOPICS = "topics"
+    """A personal Telegram message: just the papers of an issue a follower's topics match."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ from digestbot.subscribers import (
     Tokens,
     normalize_email,
 )
-from digestbot.topicdesk import TopicDesk
+from digestbot.topicdesk import FollowDesk
 from digestbot.weeks import Week
 
 log = logging.getLogger("digestbot")
@@ -135,7 +135,7 @@ class PublishReport:
         return out
 
 
-class Service(EditorialDesk, TopicDesk):
+class Service(EditorialDesk, FollowDesk):
     """Owns the content store, the database, the ledger and the publisher."""
 
     def __init__(
@@ -469,8 +469,11 @@ class Service(EditorialDesk, TopicDesk):
             if dry_run:
                 return report
             if missing or record is None:
-                record = await self.ledger.plan(issue, dests, missing)
+                picks = await self.personal_destinations(issue, missing, dests)
+                record = await self.ledger.plan(issue, dests, missing, picks=picks)
             assert record is not None
+            content = self.content_for(issue)
+            content.picks = await self.ledger.personal_picks(record.id)
             total = sum(
                 n
                 for (_c, status), n in (await self.ledger.counts(record.id)).items()
@@ -485,9 +488,7 @@ class Service(EditorialDesk, TopicDesk):
                     progress(done, total)
 
             with time_publish():
-                stats = await self.publisher.drain(
-                    record.id, self.content_for(issue), progress=tick, stop=stop
-                )
+                stats = await self.publisher.drain(record.id, content, progress=tick, stop=stop)
             for result, counter in (
                 ("sent", stats.sent),
                 ("retried", stats.retried),

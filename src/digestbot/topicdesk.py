@@ -1,4 +1,4 @@
-"""The topics desk of the Service: the topic list and each topic's papers in published issues.
+"""The topics desk of the Service: topics, their papers in published issues, and follows.
 
 ``Service`` inherits these methods (``svc.topics()``, ``svc.topic_papers(slug)`` …) as it
 inherits the editorial desk, so the web and the bot ask the one service.
@@ -9,14 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from digestbot.db.follows import KEYWORDS, TOPIC, Follow, Follows
 from digestbot.delivery.ledger import Ledger
-from digestbot.models import Paper, Status
-from digestbot.topics import Topic, TopicMatcher
+from digestbot.errors import FollowError
+from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
+from digestbot.topics import Topic, TopicMatcher, matching_papers, normalize
 
 if TYPE_CHECKING:
     from digestbot.content.store import Snapshot
 
-__all__ = ["TopicCount", "TopicDesk", "TopicPaper"]
+__all__ = ["FollowDesk", "Followed", "TopicCount", "TopicDesk", "TopicPaper"]
+
+MAX_FOLLOW_CHARS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +86,106 @@ class TopicDesk:
     async def topic_papers(self, slug: str) -> list[TopicPaper]:
         """The papers of published issues tagged ``slug``, newest first."""
         return [item for item in await self.published_papers() if slug in item.paper.tags]
+
+
+@dataclass(frozen=True, slots=True)
+class Followed:
+    """What a follow request became: a topic, or a saved keyword search."""
+
+    kind: str
+    value: str
+    topic: Topic | None
+    added: bool
+
+
+class FollowDesk(TopicDesk):
+    """Following topics and keyword searches, and who gets which papers of an issue."""
+
+    engine: AsyncEngine
+    telegram_transport: str
+
+    if TYPE_CHECKING:
+
+        async def user_lang(self, user_id: str, telegram_code: str | None = None) -> Language: ...
+
+    @property
+    def follows(self) -> Follows:
+        return Follows(self.engine)
+
+    async def follow(
+        self, channel: Channel, address: str, text: str, lang: Language = Language.ZH
+    ) -> Followed:
+        """Follow the topic named ``text`` (slug, Chinese or English name), else save
+        ``text`` as a keyword search. ``lang``: what the reader reads (their personal
+        messages' language unless they chose one with /lang). Raises FollowError for empty or
+        too long input."""
+        topic, keywords = self._follow_target(text)
+        if topic is not None:
+            added = await self.follows.add(channel.value, address, TOPIC, topic.slug, lang.value)
+            return Followed(TOPIC, topic.slug, topic, added)
+        added = await self.follows.add(channel.value, address, KEYWORDS, keywords, lang.value)
+        return Followed(KEYWORDS, keywords, None, added)
+
+    async def unfollow(self, channel: Channel, address: str, text: str) -> int:
+        """Stop following the topic or keywords ``text`` (``all``: everything)."""
+        if text.strip().lower() in ("all", "全部"):
+            return await self.follows.remove(channel.value, address)
+        topic, keywords = self._follow_target(text)
+        if topic is not None:
+            return await self.follows.remove(channel.value, address, TOPIC, topic.slug)
+        return await self.follows.remove(channel.value, address, KEYWORDS, keywords)
+
+    async def following(self, channel: Channel, address: str) -> list[Follow]:
+        return await self.follows.of(channel.value, address)
+
+    def _follow_target(self, text: str) -> tuple[Topic | None, str]:
+        clean = " ".join(text.split())
+        if not clean:
+            raise FollowError("name a topic (see /topics) or give keywords")
+        if len(clean) > MAX_FOLLOW_CHARS:
+            raise FollowError(f"keep it under {MAX_FOLLOW_CHARS} characters")
+        topic = self.find_topic(clean)
+        if topic is not None:
+            return topic, ""
+        if not normalize(clean):
+            raise FollowError("name a topic (see /topics) or give keywords")
+        return None, normalize(clean)
+
+    async def personal_picks(
+        self, issue: Issue, channel: Channel
+    ) -> dict[str, tuple[tuple[str, ...], str]]:
+        """Each follower on ``channel`` whose follows match one of ``issue``'s papers → the
+        ids of those papers (in issue order) and the language they followed in. Followers
+        nothing matches are left out."""
+        by_reader: dict[str, tuple[list[str], list[str], list[str]]] = {}
+        for f in await self.follows.every(channel.value):
+            topics, keywords, langs = by_reader.setdefault(f.address, ([], [], []))
+            (topics if f.kind == TOPIC else keywords).append(f.value)
+            langs.append(f.lang)
+        out: dict[str, tuple[tuple[str, ...], str]] = {}
+        for address, (topics, keywords, langs) in by_reader.items():
+            found = matching_papers(topics, keywords, issue.papers)
+            if found:
+                out[address] = (tuple(p.arxiv_id for p in found), langs[-1])
+        return out
+
+    async def personal_destinations(
+        self,
+        issue: Issue,
+        channels: frozenset[str],
+        destinations: list[tuple[Destination, str]],
+    ) -> dict[str, tuple[str, ...]]:
+        """When Telegram is being planned: add one personal (topics) destination per
+        follower whose follows match a paper of ``issue`` to ``destinations``, in the
+        follower's language, and return what each carries (planned with them)."""
+        if Channel.TELEGRAM.value not in channels:
+            return {}
+        found = await self.personal_picks(issue, Channel.TELEGRAM)
+        picks: dict[str, tuple[str, ...]] = {}
+        for address, (ids, followed_in) in found.items():
+            lang = await self.user_lang(address, followed_in)  # a /lang choice comes first
+            destinations.append(
+                (Destination(Channel.TOPICS, address, lang), self.telegram_transport)
+            )
+            picks[address] = ids
+        return picks

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 
 from digestbot.models import Language, Paper
 
-__all__ = ["Topic", "TopicMatcher", "normalize", "paper_text"]
+__all__ = [
+    "Topic",
+    "TopicMatcher",
+    "keywords_match",
+    "matching_papers",
+    "normalize",
+    "paper_text",
+]
 
 _SEPARATORS = re.compile(r"[\s\-_‐‑–—/]+")
 _WORDS = re.compile(r"[a-z0-9]+")
@@ -143,3 +150,27 @@ class TopicMatcher:
         """The topics of ``slugs`` that exist, in list order."""
         wanted = set(slugs)
         return tuple(t for t in self.topics if t.slug in wanted)
+
+
+def keywords_match(keywords: str, paper: Paper) -> bool:
+    """A saved keyword search matches a paper whose titles or summaries hold every one of
+    its words (each matched like a topic term: Latin whole words, Chinese inside text)."""
+    words = [w for w in normalize(keywords).split(" ") if w]
+    if not words:
+        return False
+    text = paper_text(paper)
+    return all(TopicMatcher([Topic("k", "k", "k", (w,), ())]).match(text) == {"k"} for w in words)
+
+
+def matching_papers(
+    topics: Iterable[str], keywords: Iterable[str], papers: Sequence[Paper]
+) -> tuple[Paper, ...]:
+    """The papers (in issue order) tagged with one of ``topics`` or matching one of the
+    saved ``keywords`` searches."""
+    wanted = set(topics)
+    searches = list(keywords)
+    return tuple(
+        p
+        for p in papers
+        if wanted.intersection(p.tags) or any(keywords_match(k, p) for k in searches)
+    )

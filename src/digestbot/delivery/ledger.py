@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from digestbot.db.tables import deliveries, issues
+from digestbot.db.tables import deliveries, issues, personal_picks
 from digestbot.models import Channel, Destination, Issue, Language
 
 PENDING = "pending"
@@ -200,10 +200,12 @@ class Ledger:
         channels: frozenset[str],
         *,
         source: str = "digestbot",
+        picks: Mapping[str, tuple[str, ...]] | None = None,
     ) -> IssueRecord:
         """Create the issue row (if new) and one pending row per destination, in one transaction.
 
-        Unique keys make this idempotent: planning twice adds nothing.
+        ``picks``: for each personal (topics) destination, the papers it carries, stored in
+        the same transaction. Unique keys make this idempotent: planning twice adds nothing.
         """
         now = utcnow()
         async with self.engine.begin() as conn:
@@ -233,6 +235,21 @@ class Ledger:
                     ),
                     chunk,
                 )
+            if picks:
+                await conn.execute(
+                    self._insert(personal_picks).on_conflict_do_nothing(
+                        index_elements=["issue_id", "channel", "address"]
+                    ),
+                    [
+                        {
+                            "issue_id": row.id,
+                            "channel": Channel.TOPICS.value,
+                            "address": address,
+                            "paper_ids": ",".join(ids),
+                        }
+                        for address, ids in picks.items()
+                    ],
+                )
             merged = sorted(set(_issue(row).channels) | set(channels))
             await conn.execute(
                 update(issues)
@@ -241,6 +258,16 @@ class Ledger:
             )
             row = (await conn.execute(select(issues).where(issues.c.id == row.id))).one()
         return _issue(row)
+
+    async def personal_picks(self, issue_id: int) -> dict[str, tuple[str, ...]]:
+        """Follower chat → the papers their personal message of this issue carries."""
+        q = select(personal_picks.c.address, personal_picks.c.paper_ids).where(
+            personal_picks.c.issue_id == issue_id,
+            personal_picks.c.channel == Channel.TOPICS.value,
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return {r.address: tuple(r.paper_ids.split(",")) for r in rows}
 
     async def record_published_issue(
         self, issue: Issue, published_at: dt.datetime, *, source: str

@@ -10,7 +10,7 @@ import random
 import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -55,6 +55,35 @@ class Content:
         self._email: dict[Language, RenderedEmail] = {}
         self._templates: dict[Language, _EmailTemplate] = {}
         self.domain = mail_domain(options.public_url)
+        self.picks: dict[str, tuple[str, ...]] = {}
+        """Follower chat → the ids of this issue's papers their topics matched."""
+        self._personal: dict[tuple[tuple[str, ...], Language], list[str]] = {}
+
+    def telegram_parts(self, delivery: Delivery) -> list[str]:
+        """What one Telegram row sends: the issue, or for a personal (topics) row the
+        follower's papers of it under a line that says why they came."""
+        if delivery.channel is not Channel.TOPICS:
+            return self.telegram(delivery.lang)
+        ids = self.picks.get(delivery.address, ())
+        key = (ids, delivery.lang)
+        if key not in self._personal:
+            wanted = set(ids)
+            papers = tuple(p for p in self.issue.papers if p.arxiv_id in wanted)
+            personal = replace(
+                self.issue,
+                papers=papers,
+                intro_zh=f"本期有 {len(papers)} 篇论文与你关注的主题相关：",
+                intro_en=f"{len(papers)} papers of this issue match what you follow:",
+            )
+            self._personal[key] = render_telegram(
+                personal,
+                delivery.lang,
+                templates=self.options.templates,
+                zh_chars=self.options.zh_chars,
+                en_words=self.options.en_words,
+                public_url=self.options.public_url,
+            )
+        return self._personal[key]
 
     def telegram(self, lang: Language) -> list[str]:
         if lang not in self._telegram:
@@ -326,13 +355,14 @@ class OutboxSender:
 
     async def deliver(self, job: Job, content: Content) -> int:
         d = job.delivery
-        if d.channel is Channel.TELEGRAM:
-            parts = content.telegram(d.lang)
+        if d.channel is not Channel.EMAIL:
+            parts = content.telegram_parts(d)
             folder = self.root / "telegram" / _safe(d.address)
+            personal = "-topics" if d.channel is Channel.TOPICS else ""
             for n in range(d.parts_sent, len(parts)):
                 if not await job.checkpoint(n):
                     raise LeaseLost(d.id)
-                path = folder / f"{content.issue.week}-{n + 1}.html"
+                path = folder / f"{content.issue.week}{personal}-{n + 1}.html"
                 await asyncio.to_thread(_write, path, parts[n].encode("utf-8"))
                 self.written.append(path)
                 job.parts_sent = n + 1
@@ -374,8 +404,8 @@ class MemorySender:
             exc = self.fail(d)
             if exc is not None:
                 raise exc
-        if d.channel is Channel.TELEGRAM:
-            parts = content.telegram(d.lang)
+        if d.channel is not Channel.EMAIL:
+            parts = content.telegram_parts(d)
             for n in range(d.parts_sent, len(parts)):
                 if not await job.checkpoint(n):
                     raise LeaseLost(d.id)

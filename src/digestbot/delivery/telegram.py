@@ -207,7 +207,7 @@ class TelegramSender:
     async def deliver(self, job: Job, content: Content) -> int:
         """Send the parts not yet sent, in order; returns how many parts the issue has."""
         bot = self.bot
-        parts = content.telegram(job.delivery.lang)
+        parts = content.telegram_parts(job.delivery)
         chat = job.delivery.address
         for n in range(max(job.parts_sent, job.delivery.parts_sent), len(parts)):
             chat = await self._send_part(bot, job, chat, n, parts[n])
