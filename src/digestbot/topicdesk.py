@@ -6,6 +6,8 @@ inherits the editorial desk, so the web and the bot ask the one service.
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -189,3 +191,13 @@ class FollowDesk(TopicDesk):
             )
             picks[address] = ids
         return picks
+
+    async def export_follows_csv(self) -> str:
+        """Every follow as CSV: ``channel,address,kind,value,lang`` (``subscribers export
+        --follows``)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["channel", "address", "kind", "value", "lang"])
+        for f in await self.follows.every():
+            writer.writerow([f.channel, f.address, f.kind, f.value, f.lang])
+        return out.getvalue()

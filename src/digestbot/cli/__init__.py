@@ -145,6 +145,9 @@ def cmd_subscribers(args: argparse.Namespace, settings: Settings) -> int:
             _out(f"{len(rows)} subscribers")
             return 0
         if action == "export":
+            if args.follows:
+                sys.stdout.write(await svc.export_follows_csv())
+                return 0
             sys.stdout.write(await subs.export_csv())
             return 0
         if action == "import":
@@ -213,7 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--lang", choices=["zh", "en", "both"], default="both", help="language for rows without one"
     )
-    ssub.add_parser("export", help="print active subscribers as CSV (email,lang)")
+    a = ssub.add_parser("export", help="print active subscribers as CSV (email,lang)")
+    a.add_argument(
+        "--follows",
+        action="store_true",
+        help="print every follow instead (channel,address,kind,value,lang)",
+    )
     a = ssub.add_parser("list", help="list subscribers and their status")
     a.add_argument("--channel", choices=["telegram", "email"])
     a = ssub.add_parser("remove", help="unsubscribe an address")
