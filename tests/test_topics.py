@@ -121,3 +121,11 @@ def test_check_reports_topic_problems_with_path_and_line(
     assert f"{path}:15: terms_en: empty term: remove it or fill it" in out
     assert f"{path}:19: term_zh: unknown key" in out
     assert f"{path}:16: terms_zh: required key is missing" in out
+
+
+def test_spaced_cjk_terms_match_across_separators() -> None:
+    vl = TopicMatcher([Topic("vl", "视觉语言", "VL", ("视觉 语言",), ("vision language",))])
+    assert vl.match("一个视觉-语言模型") == {"vl"}
+    assert vl.match("视觉 语言") == {"vl"}
+    assert vl.match("Vision-Language Models") == {"vl"}
+    assert vl.match("视觉与语言") == set()

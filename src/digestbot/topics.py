@@ -3,8 +3,8 @@
 A :class:`Topic` has a slug, a name in each language and match terms in both languages.
 :class:`TopicMatcher` finds every topic whose terms occur in a text:
 
-- text and terms are compared after NFKC, case folding, and hyphens/underscores read as
-  spaces (``Chain-of-Thought`` matches ``chain of thought``);
+- text and terms are compared case-folded, with full-width forms as ASCII and hyphens,
+  slashes and underscores read as spaces (``Chain-of-Thought`` matches ``chain of thought``);
 - a term that begins (ends) with a Latin letter or digit must begin (end) at a word
   boundary: ``LLM`` does not match inside ``MLLM``; a trailing plural ``s`` is allowed
   (``agent`` matches ``agents``);
@@ -30,6 +30,7 @@ from digestbot.models import Language, Paper
 __all__ = [
     "Topic",
     "TopicMatcher",
+    "fold",
     "keywords_match",
     "matching_papers",
     "normalize",
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 _SEPARATORS = re.compile(r"[\s\-_‐‑–—/]+")
+_GAP = r"[\s\-_‐‑–—/\u3000]+"
+_GAP_RE = re.compile(_GAP)
 _WORDS = re.compile(r"[a-z0-9]+")
 _LATIN_TERM = re.compile(r"^[a-z0-9][a-z0-9 .+']*$")
 
@@ -63,11 +66,29 @@ class Topic:
         return self.terms_zh + self.terms_en
 
 
+# full-width letters and digits (ＬＬＭ, ３Ｄ) as ASCII: what NFKC does to CJK text that
+# matters to matching, without its cost (full-width punctuation, in nearly every Chinese text,
+# separates words either way and is left alone)
+_FOLD: dict[int, int] = {
+    c: c - 0xFEE0 for r in ((0xFF10, 0xFF1A), (0xFF21, 0xFF3B), (0xFF41, 0xFF5B)) for c in range(*r)
+}
+_FULL_WIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+
+
+def fold(text: str) -> str:
+    """Case-folded, with full-width letters and digits as ASCII (the text a paper is matched
+    on; separators are left to the matcher)."""
+    text = text.casefold()
+    if _FULL_WIDTH.search(text) is not None:
+        text = text.translate(_FOLD)
+    return text
+
+
 def normalize(text: str) -> str:
-    """NFKC, case-folded, every run of spaces, hyphens, slashes and underscores one space."""
-    if not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
-    return _SEPARATORS.sub(" ", text.casefold()).strip()
+    """:func:`fold`, NFKC, and every run of spaces, hyphens, slashes and underscores one space
+    (terms, names, searches)."""
+    text = unicodedata.normalize("NFKC", fold(text))
+    return _SEPARATORS.sub(" ", text).strip()
 
 
 def paper_text(paper: Paper) -> str:
@@ -80,9 +101,10 @@ class TopicMatcher:
 
     def __init__(self, topics: Iterable[Topic]) -> None:
         self.topics: tuple[Topic, ...] = tuple(topics)
-        # Latin terms by their first word: (the term's words joined by spaces, slug), looked
-        # for among the text's words; the other terms by their text
-        self._words: dict[str, list[tuple[str, str]]] = {}
+        # one-word Latin terms (and their plural) → slugs; longer Latin terms by their first
+        # word → (the term's words joined by spaces, slug); other terms by their text
+        self._single: dict[str, set[str]] = {}
+        self._multi: dict[str, list[tuple[str, str]]] = {}
         owners: dict[str, set[str]] = {}
         for topic in self.topics:
             for term in topic.terms:
@@ -91,7 +113,12 @@ class TopicMatcher:
                     continue
                 if _LATIN_TERM.match(key):
                     words = _WORDS.findall(key)
-                    self._words.setdefault(words[0], []).append((" ".join(words), topic.slug))
+                    if len(words) == 1:
+                        for form in (words[0], words[0] + "s"):
+                            self._single.setdefault(form, set()).add(topic.slug)
+                    else:
+                        entry = (" ".join(words), topic.slug)
+                        self._multi.setdefault(words[0], []).append(entry)
                 else:
                     owners.setdefault(key, set()).add(topic.slug)
         # every term found also finds the terms inside it (``视频扩散`` holds ``扩散``), so
@@ -101,36 +128,42 @@ class TopicMatcher:
             for term in owners
         }
         longest_first = sorted(owners, key=lambda t: (-len(t), t))
+        # a space inside a term stands for any run of separators in the text
         self._substrings = (
-            re.compile("|".join(re.escape(t) for t in longest_first)) if longest_first else None
+            re.compile(
+                "|".join(_GAP.join(re.escape(w) for w in t.split(" ")) for t in longest_first)
+            )
+            if longest_first
+            else None
         )
+        self._spaced = {t.replace(" ", ""): t for t in owners if " " in t}
+
+    def _term(self, found: str) -> str:
+        """The term a substring match stands for (separators in the text read as one space)."""
+        if found in self._inside:
+            return found
+        return self._spaced.get(_GAP_RE.sub("", found), found)
 
     def match(self, text: str) -> set[str]:
         """The slugs of every topic whose terms occur in ``text``."""
-        norm = normalize(text)
+        norm = fold(text)
         found: set[str] = set()
         if self._substrings is not None:
             pos = 0
             while (m := self._substrings.search(norm, pos)) is not None:
-                found |= self._inside[m.group()]
+                found |= self._inside.get(self._term(m.group()), frozenset())
                 pos = m.start() + 1
         words = _WORDS.findall(norm)
         present = set(words)
-        joined: str | None = None
-        for word in present:
-            candidates = self._words.get(word, [])
-            if word.endswith("s"):
-                candidates = candidates + self._words.get(word[:-1], [])
-            for term, slug in candidates:
-                if slug in found:
-                    continue
-                if " " not in term and (term == word or term + "s" == word):
-                    found.add(slug)
-                    continue
-                if joined is None:
-                    joined = " " + " ".join(words) + " "
-                if f" {term} " in joined or f" {term}s " in joined:
-                    found.add(slug)
+        for word in present.intersection(self._single):
+            found |= self._single[word]
+        firsts = present.intersection(self._multi)
+        if firsts:
+            joined = " " + " ".join(words) + " "
+            for word in firsts:
+                for term, slug in self._multi[word]:
+                    if slug not in found and (f" {term} " in joined or f" {term}s " in joined):
+                        found.add(slug)
         return found
 
     def tags_for(self, paper: Paper) -> tuple[str, ...]:
