@@ -121,3 +121,43 @@ def test_back_catalogue_coverage(
     assert total == len(ContentStore(store).load().papers) > 500
     assert tagged / total >= 0.90
     assert out.count("\n  ") == total - tagged  # each untagged paper listed
+
+
+PROMPT_REPORT = """---
+arxiv_id: '2406.06608'
+title_en: 'The Prompt Report: A Systematic Survey of Prompting Techniques'
+title_zh: 提示词报告：提示词技术的系统调查
+date: 2024-06-10
+status: ready
+tags: []
+summary_zh: 提示词报告：提示词技术的系统调查。
+---
+"""
+
+
+def test_llm_picks_topics_for_papers_no_term_matched(
+    env: Path,
+    content_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from fixtures.stub_server import StubServer
+
+    write(content_dir / "papers/2024/2406.06608.md", PROMPT_REPORT)
+    with StubServer() as stub:
+        monkeypatch.setenv("DIGESTBOT_LLM__BASE_URL", f"{stub.url}/v1")
+        monkeypatch.setenv("DIGESTBOT_LLM__MODEL", "test-model")
+        assert main(["tag", "--dry-run"]) == 0
+        assert "the LLM was not asked about the 1 untagged papers" in capsys.readouterr().out
+        assert stub.requests_to("/v1/chat/completions") == []
+        assert main(["tag"]) == 0
+        out = capsys.readouterr().out
+        [request] = stub.requests_to("/v1/chat/completions")
+    system = request.json()["messages"][0]["content"]
+    assert "- long-context: Long context / 长上下文" in system
+    assert "set tags on 1 of 1 papers, kept editor tags on 0, 1 chosen by the LLM" in out
+    assert tags_of(content_dir, "2406.06608") == ("agents", "evaluation")  # not-a-topic dropped
+    # without the LLM, a run leaves its picks alone (no term matches that paper)
+    monkeypatch.delenv("DIGESTBOT_LLM__BASE_URL")
+    assert main(["tag", "--all"]) == 0
+    assert tags_of(content_dir, "2406.06608") == ("agents", "evaluation")

@@ -216,13 +216,25 @@ class EditorialDesk:
             papers = [p for p in papers if p.date in week]
         elif not every:
             papers = [p for p in papers if not p.tags]
+        matcher = TopicMatcher(snap.topics)
+        picked: dict[str, tuple[str, ...]] = {}
+        unmatched = [p for p in papers if not p.tags and not matcher.tags_for(p)]
+        if unmatched and self.settings.llm.enabled and not report.dry_run:
+            from digestbot.summarize.topic_picker import pick_topics
+
+            picked = await pick_topics(self.settings, snap.topics, unmatched)
+        elif unmatched and self.settings.llm.enabled:
+            report.notes.append(
+                f"dry run: the LLM was not asked about the {len(unmatched)} untagged papers"
+            )
         return tag_papers(
             self.store,
             snap.paths,
             papers,
-            TopicMatcher(snap.topics),
+            matcher,
             dry_run=report.dry_run,
             report=report,
+            picked=picked,
         )
 
     def drafts(self, week: Week | None) -> list[Draft]:

@@ -59,13 +59,14 @@ class TagReport:
     untagged: list[Paper] = field(default_factory=list)
     by_llm: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def coverage(self) -> float:
         return self.tagged / self.papers if self.papers else 1.0
 
     def lines(self) -> list[str]:
-        out = list(self.problems)
+        out = [*self.problems, *self.notes]
         if self.untagged:
             out.append(f"untagged ({len(self.untagged)}): no topic term in their text")
             out.extend(
@@ -117,6 +118,9 @@ def tag_papers(
             report.kept.append(paper.arxiv_id)
             report.tagged += 1
             continue
+        if not tags:
+            # no term matches (any more): machine tags an LLM picked earlier stay
+            tags = tuple(_as_list(meta.get("auto_tags")))
         new = retag_meta(meta, tags)
         if new is not None:
             report.changed.append(paper.arxiv_id)
