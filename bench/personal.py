@@ -35,7 +35,9 @@ async def add_follows(url: str, n: int) -> None:
     try:
         follows = Follows(engine)
         for user_id, lang in telegram_users(n):
-            await follows.add("telegram", str(user_id), TOPIC, "long-context", lang[:2])
+            await follows.add(
+                "telegram", str(user_id), TOPIC, "long-context", lang.replace("both", "zh")
+            )
     finally:
         await engine.dispose()
 

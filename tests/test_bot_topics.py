@@ -157,3 +157,10 @@ def _bob() -> tuple[Any, str]:
     from digestbot.models import Channel
 
     return Channel.TELEGRAM, str(BOB)
+
+
+async def test_help_and_command_menu_name_the_topic_commands(running: Running) -> None:
+    said = await running.say(BOB, "/help")
+    assert "/topics" in said and "/follow <topic | keywords>" in said
+    menu = {c["command"] for c in running.fake.commands()}
+    assert {"topics", "follow", "following", "unfollow"} <= menu
