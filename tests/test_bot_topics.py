@@ -93,6 +93,7 @@ async def test_followers_get_exactly_their_papers_once(running: Running) -> None
     said = await running.say(CY, "/follow Feedback Attention")
     assert "You follow the search “feedback attention”" in said
     assert "You follow Mixture of Experts" in await running.say(DAN, "/follow moe")
+    await running.say(CY, "/lang zh")  # a later /lang choice decides the personal language
     assert "already follow" in await running.say(DAN, "/follow Mixture of Experts")
 
     before = {u: len(running.fake.messages(u)) for u in (ANN, BOB, CY, DAN)}
@@ -112,6 +113,7 @@ async def test_followers_get_exactly_their_papers_once(running: Running) -> None
     [cy] = got[CY]
     text = running.fake.visible_text(cy)
     assert FAM in text and MEGALODON not in text
+    assert "本期有 1 篇论文与你关注的主题相关" in text
     assert got[DAN] == []  # nothing of this week matches: no message at all
 
     # publishing again sends nothing more to anyone

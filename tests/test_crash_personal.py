@@ -32,7 +32,9 @@ async def follow_all(url: str) -> None:
     engine = make_engine(url)
     try:
         for user_id, lang in telegram_users(FOLLOWERS):
-            await Follows(engine).add("telegram", str(user_id), TOPIC, "long-context", lang[:2])
+            await Follows(engine).add(
+                "telegram", str(user_id), TOPIC, "long-context", "en" if lang == "en" else "zh"
+            )
     finally:
         await engine.dispose()
 

@@ -11,9 +11,11 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digestbot.db.follows import KEYWORDS, TOPIC, Follow, Follows
+from digestbot.db.tables import bot_users
 from digestbot.delivery.ledger import Ledger
 from digestbot.errors import FollowError
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
@@ -106,10 +108,6 @@ class FollowDesk(TopicDesk):
     engine: AsyncEngine
     telegram_transport: str
 
-    if TYPE_CHECKING:
-
-        async def user_lang(self, user_id: str, telegram_code: str | None = None) -> Language: ...
-
     @property
     def follows(self) -> Follows:
         return Follows(self.engine)
@@ -183,14 +181,28 @@ class FollowDesk(TopicDesk):
         if Channel.TELEGRAM.value not in channels:
             return {}
         found = await self.personal_picks(issue, Channel.TELEGRAM)
+        chosen = await self._chosen_langs(list(found))
         picks: dict[str, tuple[str, ...]] = {}
         for address, (ids, followed_in) in found.items():
-            lang = await self.user_lang(address, followed_in)  # a /lang choice comes first
+            # a /lang choice comes first, else the language they followed in
+            lang = chosen.get(address) or (Language.EN if followed_in == "en" else Language.ZH)
             destinations.append(
                 (Destination(Channel.TOPICS, address, lang), self.telegram_transport)
             )
             picks[address] = ids
         return picks
+
+    async def _chosen_langs(self, user_ids: list[str]) -> dict[str, Language]:
+        """The /lang choice of each of ``user_ids`` that made one (one query per 500)."""
+        out: dict[str, Language] = {}
+        async with self.engine.connect() as conn:
+            for start in range(0, len(user_ids), 500):
+                chunk = user_ids[start : start + 500]
+                q = select(bot_users.c.user_id, bot_users.c.lang).where(
+                    bot_users.c.user_id.in_(chunk)
+                )
+                out.update({r.user_id: Language(r.lang) for r in await conn.execute(q)})
+        return out
 
     async def export_follows_csv(self) -> str:
         """Every follow as CSV: ``channel,address,kind,value,lang`` (``subscribers export
