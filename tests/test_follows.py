@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import email
+import email.policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -75,3 +78,39 @@ async def test_follows_survive_a_restart_and_are_exported(
         "telegram,42,keywords,speculative decoding,zh",
         "telegram,43,topic,agents,en",
     ]
+
+
+async def test_only_my_topics_mail_carries_just_their_papers(env: Path) -> None:
+    """Outbox mail: an "only my topics" subscriber gets just their papers, one whose topics
+    match nothing gets no mail, everyone else the whole issue."""
+    from digestbot.models import Channel as Ch
+
+    svc = build_service(load_settings())
+    await svc.start()
+    try:
+        for address in ("mine@example.org", "none@example.org", "all@example.org"):
+            await svc.subscribers.upsert(Ch.EMAIL, address, Language.EN, "active", confirmed=True)
+        await svc.follow(Ch.EMAIL, "mine@example.org", "long-context", Language.EN)
+        await svc.set_only_my_topics("mine@example.org", True)
+        await svc.follow(Ch.EMAIL, "none@example.org", "moe", Language.EN)
+        await svc.set_only_my_topics("none@example.org", True)
+        await svc.follow(Ch.EMAIL, "all@example.org", "long-context", Language.EN)
+        report = await svc.publish("2024-W16")
+        assert report.complete, report.lines()
+    finally:
+        await svc.close()
+    mail = env / "outbox" / "mail"
+
+    def text_of(path: Path) -> str:
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        body = msg.get_body(("plain",))
+        assert isinstance(body, EmailMessage)
+        return str(body.get_content())
+
+    mine = text_of(mail / "2024-W16-mine@example.org.eml")
+    assert "match what you follow" in mine
+    assert "Megalodon" in mine and "TransformerFAM" in mine and "Scaling (Down) CLIP" not in mine
+    assert not (mail / "2024-W16-none@example.org.eml").exists()
+    everything = text_of(mail / "2024-W16-all@example.org.eml")
+    assert "Scaling (Down) CLIP" in everything and "match what you follow" not in everything

@@ -473,7 +473,9 @@ class Service(EditorialDesk, FollowDesk):
                 record = await self.ledger.plan(issue, dests, missing, picks=picks)
             assert record is not None
             content = self.content_for(issue)
-            content.picks = await self.ledger.personal_picks(record.id)
+            for (channel, address), ids in (await self.ledger.personal_picks(record.id)).items():
+                kept = content.picks if channel == Channel.TOPICS.value else content.email_picks
+                kept[address] = ids
             total = sum(
                 n
                 for (_c, status), n in (await self.ledger.counts(record.id)).items()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from digestbot.db.follows import KEYWORDS, TOPIC, Follow, Follows
+from digestbot.db.follows import KEYWORDS, MODE, ONLY_MY_TOPICS, TOPIC, Follow, Follows
 from digestbot.db.tables import bot_users
 from digestbot.delivery.ledger import Ledger
 from digestbot.errors import FollowError
@@ -160,7 +160,8 @@ class FollowDesk(TopicDesk):
         by_reader: dict[str, tuple[list[str], list[str], list[str]]] = {}
         for f in await self.follows.every(channel.value):
             topics, keywords, langs = by_reader.setdefault(f.address, ([], [], []))
-            (topics if f.kind == TOPIC else keywords).append(f.value)
+            if f.kind in (TOPIC, KEYWORDS):
+                (topics if f.kind == TOPIC else keywords).append(f.value)
             langs.append(f.lang)
         out: dict[str, tuple[tuple[str, ...], str]] = {}
         for address, (topics, keywords, langs) in by_reader.items():
@@ -174,23 +175,50 @@ class FollowDesk(TopicDesk):
         issue: Issue,
         channels: frozenset[str],
         destinations: list[tuple[Destination, str]],
-    ) -> dict[str, tuple[str, ...]]:
-        """When Telegram is being planned: add one personal (topics) destination per
-        follower whose follows match a paper of ``issue`` to ``destinations``, in the
-        follower's language, and return what each carries (planned with them)."""
-        if Channel.TELEGRAM.value not in channels:
-            return {}
-        found = await self.personal_picks(issue, Channel.TELEGRAM)
-        chosen = await self._chosen_langs(list(found))
-        picks: dict[str, tuple[str, ...]] = {}
-        for address, (ids, followed_in) in found.items():
-            # a /lang choice comes first, else the language they followed in
-            lang = chosen.get(address) or (Language.EN if followed_in == "en" else Language.ZH)
-            destinations.append(
-                (Destination(Channel.TOPICS, address, lang), self.telegram_transport)
-            )
-            picks[address] = ids
+    ) -> dict[tuple[str, str], tuple[str, ...]]:
+        """Personal copies of ``issue``, planned with it; returns what each carries.
+
+        Telegram (when planned): one personal (topics) destination per follower whose
+        follows match a paper, in the follower's language, added to ``destinations``.
+        Email (when planned): an "only my topics" subscriber's copy carries just their
+        papers; one nothing matches is taken out of ``destinations``.
+        """
+        picks: dict[tuple[str, str], tuple[str, ...]] = {}
+        if Channel.TELEGRAM.value in channels:
+            found = await self.personal_picks(issue, Channel.TELEGRAM)
+            chosen = await self._chosen_langs(list(found))
+            for address, (ids, followed_in) in found.items():
+                # a /lang choice comes first, else the language they followed in
+                lang = chosen.get(address) or (Language.EN if followed_in == "en" else Language.ZH)
+                destinations.append(
+                    (Destination(Channel.TOPICS, address, lang), self.telegram_transport)
+                )
+                picks[(Channel.TOPICS.value, address)] = ids
+        if Channel.EMAIL.value in channels:
+            only_mine = {
+                f.address
+                for f in await self.follows.every(Channel.EMAIL.value)
+                if (f.kind, f.value) == (MODE, ONLY_MY_TOPICS)
+            }
+            if only_mine:
+                found = await self.personal_picks(issue, Channel.EMAIL)
+                kept = []
+                for dest, transport in destinations:
+                    if dest.channel is Channel.EMAIL and dest.address in only_mine:
+                        if dest.address not in found:
+                            continue  # nothing of this issue for them: no mail at all
+                        picks[(Channel.EMAIL.value, dest.address)] = found[dest.address][0]
+                    kept.append((dest, transport))
+                destinations[:] = kept
         return picks
+
+    async def set_only_my_topics(self, address: str, on: bool) -> None:
+        """An email subscriber's choice: only the papers of their topics (``on``), or the
+        whole issue."""
+        if on:
+            await self.follows.add(Channel.EMAIL.value, address, MODE, ONLY_MY_TOPICS)
+        else:
+            await self.follows.remove(Channel.EMAIL.value, address, MODE, ONLY_MY_TOPICS)
 
     async def _chosen_langs(self, user_ids: list[str]) -> dict[str, Language]:
         """The /lang choice of each of ``user_ids`` that made one (one query per 500)."""

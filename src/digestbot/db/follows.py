@@ -18,10 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digestbot.db.tables import follows
 
-__all__ = ["KEYWORDS", "TOPIC", "Follow", "Follows"]
+__all__ = ["KEYWORDS", "MODE", "ONLY_MY_TOPICS", "TOPIC", "Follow", "Follows"]
 
 TOPIC = "topic"
 KEYWORDS = "keywords"
+MODE = "mode"
+"""Not a follow but a reader's choice, kept with their follows: value ``only-my-topics``."""
+ONLY_MY_TOPICS = "only-my-topics"
 
 
 @dataclass(frozen=True, slots=True)

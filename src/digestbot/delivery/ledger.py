@@ -200,12 +200,13 @@ class Ledger:
         channels: frozenset[str],
         *,
         source: str = "digestbot",
-        picks: Mapping[str, tuple[str, ...]] | None = None,
+        picks: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
     ) -> IssueRecord:
         """Create the issue row (if new) and one pending row per destination, in one transaction.
 
-        ``picks``: for each personal (topics) destination, the papers it carries, stored in
-        the same transaction. Unique keys make this idempotent: planning twice adds nothing.
+        ``picks``: for each personal destination (channel, address), the papers it carries,
+        stored in the same transaction. Unique keys make this idempotent: planning twice
+        adds nothing.
         """
         now = utcnow()
         async with self.engine.begin() as conn:
@@ -243,11 +244,11 @@ class Ledger:
                     [
                         {
                             "issue_id": row.id,
-                            "channel": Channel.TOPICS.value,
+                            "channel": channel,
                             "address": address,
                             "paper_ids": ",".join(ids),
                         }
-                        for address, ids in picks.items()
+                        for (channel, address), ids in picks.items()
                     ],
                 )
             merged = sorted(set(_issue(row).channels) | set(channels))
@@ -259,15 +260,14 @@ class Ledger:
             row = (await conn.execute(select(issues).where(issues.c.id == row.id))).one()
         return _issue(row)
 
-    async def personal_picks(self, issue_id: int) -> dict[str, tuple[str, ...]]:
-        """Follower chat → the papers their personal message of this issue carries."""
-        q = select(personal_picks.c.address, personal_picks.c.paper_ids).where(
-            personal_picks.c.issue_id == issue_id,
-            personal_picks.c.channel == Channel.TOPICS.value,
-        )
+    async def personal_picks(self, issue_id: int) -> dict[tuple[str, str], tuple[str, ...]]:
+        """(channel, address) → the papers its personal copy of this issue carries."""
+        q = select(
+            personal_picks.c.channel, personal_picks.c.address, personal_picks.c.paper_ids
+        ).where(personal_picks.c.issue_id == issue_id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
-        return {r.address: tuple(r.paper_ids.split(",")) for r in rows}
+        return {(r.channel, r.address): tuple(r.paper_ids.split(",")) for r in rows}
 
     async def record_published_issue(
         self, issue: Issue, published_at: dt.datetime, *, source: str
