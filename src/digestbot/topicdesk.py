@@ -39,7 +39,7 @@ class TopicCount:
 
 @dataclass(frozen=True, slots=True)
 class TopicPaper:
-    """A paper of a topic and the (first) published issue that carried it."""
+    """A paper of a topic and the newest published issue that carried it."""
 
     paper: Paper
     week: str
