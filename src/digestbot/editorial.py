@@ -21,12 +21,13 @@ from digestbot.content.schema import normalize_arxiv_id
 from digestbot.content.store import ContentStore
 from digestbot.db.engine import upgrade
 from digestbot.delivery.ledger import Ledger
-from digestbot.errors import DigestbotError, NoArchivePosts
+from digestbot.errors import DigestbotError, NoArchivePosts, NoTopics
 from digestbot.models import Paper, Status
 from digestbot.settings import Settings
 from digestbot.weeks import Week
 
 if TYPE_CHECKING:  # the importers and the summarizer (httpx) load only when a command runs
+    from digestbot.content.tagging import TagReport
     from digestbot.sources.importer import ImportReport
     from digestbot.summarize.summarizer import SummarizeReport
 
@@ -233,6 +234,47 @@ class EditorialDesk:
             step=step,
         )
         return report
+
+    async def tag(self, *, week: Week | None, every: bool, report: TagReport) -> TagReport:
+        """Set the tags of the papers of ``week`` (``every``: all papers; neither: the papers
+        without tags) from ``topics.yaml``; an editor's tags stay.
+
+        Raises NoTopics when the store has no valid topic list.
+        """
+        from digestbot.content.tagging import tag_papers
+        from digestbot.topics import TopicMatcher
+
+        snap = self.store.load()
+        if not snap.topics:
+            raise NoTopics(
+                f"no topics in {self.store.topics_path}: write one '- slug: …' entry per topic "
+                "(see the shipped content/topics.yaml) and run digestbot check"
+            )
+        papers = sorted(snap.papers.values(), key=lambda p: (p.date, p.arxiv_id))
+        if week is not None:
+            papers = [p for p in papers if p.date in week]
+        elif not every:
+            papers = [p for p in papers if not p.tags]
+        matcher = TopicMatcher(snap.topics)
+        picked: dict[str, tuple[str, ...]] = {}
+        unmatched = [p for p in papers if not p.tags and not matcher.tags_for(p)]
+        if unmatched and self.settings.llm.enabled and not report.dry_run:
+            from digestbot.summarize.topic_picker import pick_topics
+
+            picked = await pick_topics(self.settings, snap.topics, unmatched)
+        elif unmatched and self.settings.llm.enabled:
+            report.notes.append(
+                f"dry run: the LLM was not asked about the {len(unmatched)} untagged papers"
+            )
+        return tag_papers(
+            self.store,
+            snap.paths,
+            papers,
+            matcher,
+            dry_run=report.dry_run,
+            report=report,
+            picked=picked,
+        )
 
     def drafts(self, week: Week | None) -> list[Draft]:
         """The drafts (of ``week``), oldest first."""

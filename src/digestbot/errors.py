@@ -15,6 +15,14 @@ class ContentError(DigestbotError):
     """The content store holds a file that does not validate."""
 
 
+class NoTopics(ContentError):
+    """``content/topics.yaml`` is missing or holds no valid topic."""
+
+
+class FollowError(DigestbotError):
+    """What a reader asked to follow is empty or too long to be a topic or a search."""
+
+
 class WeekError(DigestbotError, ValueError):
     """A week argument is neither an ISO week (2024-W16) nor a date (2024-04-17)."""
 

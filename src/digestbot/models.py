@@ -48,6 +48,8 @@ class Channel(enum.StrEnum):
     TELEGRAM = "telegram"
     EMAIL = "email"
     ARCHIVE = "archive"  # the series' Markdown post, written into a folder
+    TOPICS = "topics"
+    """A personal Telegram message: just the papers of an issue a follower's topics match."""
 
 
 @dataclass(frozen=True, slots=True)

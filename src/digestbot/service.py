@@ -48,6 +48,7 @@ from digestbot.subscribers import (
     normalize_email,
 )
 from digestbot.summarize.coverage import WeekCoverage, language_gaps
+from digestbot.topicdesk import FollowDesk
 from digestbot.weeks import Week
 
 log = logging.getLogger("digestbot")
@@ -137,7 +138,7 @@ class PublishReport:
         return out
 
 
-class Service(EditorialDesk):
+class Service(EditorialDesk, FollowDesk):
     """Owns the content store, the database, the ledger and the publisher."""
 
     def __init__(
@@ -485,8 +486,13 @@ class Service(EditorialDesk):
             if dry_run:
                 return report
             if missing or record is None:
-                record = await self.ledger.plan(issue, dests, missing)
+                picks = await self.personal_destinations(issue, missing, dests)
+                record = await self.ledger.plan(issue, dests, missing, picks=picks)
             assert record is not None
+            content = self.content_for(issue)
+            for (channel, address), ids in (await self.ledger.personal_picks(record.id)).items():
+                kept = content.picks if channel == Channel.TOPICS.value else content.email_picks
+                kept[address] = ids
             total = sum(
                 n
                 for (_c, status), n in (await self.ledger.counts(record.id)).items()
@@ -501,9 +507,7 @@ class Service(EditorialDesk):
                     progress(done, total)
 
             with time_publish():
-                stats = await self.publisher.drain(
-                    record.id, self.content_for(issue), progress=tick, stop=stop
-                )
+                stats = await self.publisher.drain(record.id, content, progress=tick, stop=stop)
             for result, counter in (
                 ("sent", stats.sent),
                 ("retried", stats.retried),

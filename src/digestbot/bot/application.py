@@ -32,6 +32,7 @@ from digestbot.bot.handlers import CALLBACK_LANG, CALLBACK_PAGE, CALLBACK_PAPER,
 from digestbot.bot.limiter import SharedLimiter
 from digestbot.bot.replies import Context, Replies
 from digestbot.bot.texts import ADMIN_COMMANDS, COMMANDS
+from digestbot.bot.topic_handlers import CALLBACK_TOPIC, TopicHandlers
 from digestbot.bot.updates import ReaderUpdateProcessor
 from digestbot.delivery.ratelimit import RateLimiter
 from digestbot.errors import SettingsError
@@ -61,10 +62,11 @@ class DigestBot:
         self.replies = Replies(service)
         self.readers = ReaderHandlers(self.replies)
         self.admin = AdminHandlers(self.replies)
+        self.topics = TopicHandlers(self.replies)
 
     def install(self, application: BotApplication) -> None:
         """Register every handler and the error handler on ``application``."""
-        readers, admin = self.readers, self.admin
+        readers, admin, topics = self.readers, self.admin, self.topics
         application.add_handler(TypeHandler(Update, readers.drop_bots), group=-1)
         commands: Sequence[tuple[str | tuple[str, ...], Callable[[Update, Context], Any]]] = (
             (("start", "help"), readers.help),
@@ -75,6 +77,10 @@ class DigestBot:
             ("subscribe", readers.subscribe),
             ("unsubscribe", readers.unsubscribe),
             ("lang", readers.lang),
+            ("topics", topics.topics),
+            ("follow", topics.follow),
+            ("unfollow", topics.unfollow),
+            ("following", topics.following),
             ("publish", admin.publish),
             ("status", admin.status),
         )
@@ -87,6 +93,7 @@ class DigestBot:
             (readers.open_paper, CALLBACK_PAPER),
             (readers.turn_page, CALLBACK_PAGE),
             (readers.choose_lang, CALLBACK_LANG),
+            (topics.toggle, CALLBACK_TOPIC),
         ):
             application.add_handler(CallbackQueryHandler(callback, pattern=pattern))
         application.add_handler(

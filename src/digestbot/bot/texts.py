@@ -48,6 +48,8 @@ _HELP_EN = (
     "/subscribe [zh|en|both] — get every issue here\n"
     "/unsubscribe — stop getting issues\n"
     "/lang [zh|en] — the language I reply in\n"
+    "/topics — topics to follow; /follow &lt;topic | keywords&gt; — get just those papers; "
+    "/following, /unfollow\n"
     "/help — this message\n"
     "\n"
     "Or just write a few keywords: I search the digest for them."
@@ -64,6 +66,8 @@ _HELP_ZH = (
     "/subscribe [zh|en|both] — 在这里接收每一期\n"
     "/unsubscribe — 取消订阅\n"
     "/lang [zh|en] — 切换回复语言\n"
+    "/topics — 可关注的主题；/follow &lt;主题 | 关键词&gt; — 只接收相关论文；"
+    "/following、/unfollow\n"
     "/help — 显示本帮助\n"
     "\n"
     "也可以直接发几个关键词，我会在速递中搜索。"
@@ -368,6 +372,10 @@ COMMANDS: Final[dict[Language, tuple[tuple[str, str], ...]]] = {
         ("subscribe", "Get every issue here (zh, en or both)"),
         ("unsubscribe", "Stop getting issues"),
         ("lang", "Reply language: zh or en"),
+        ("topics", "Topics you can follow"),
+        ("follow", "Follow a topic or keywords"),
+        ("following", "What you follow"),
+        ("unfollow", "Stop following a topic or keywords"),
         ("help", "What this bot does"),
     ),
     Language.ZH: (
@@ -378,6 +386,10 @@ COMMANDS: Final[dict[Language, tuple[tuple[str, str], ...]]] = {
         ("subscribe", "在这里接收每一期（zh、en 或 both）"),
         ("unsubscribe", "取消订阅"),
         ("lang", "回复语言：zh 或 en"),
+        ("topics", "可关注的主题"),
+        ("follow", "关注主题或关键词"),
+        ("following", "我关注的"),
+        ("unfollow", "取消关注"),
         ("help", "使用帮助"),
     ),
 }

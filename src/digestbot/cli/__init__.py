@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from digestbot import __version__, logs
-from digestbot.cli.content import cmd_import, cmd_review, cmd_summarize
+from digestbot.cli.content import cmd_import, cmd_review, cmd_summarize, cmd_tag
 from digestbot.errors import DigestbotError
 from digestbot.models import Channel, Language
 from digestbot.secretkey import with_secret_key
@@ -174,6 +174,9 @@ def cmd_subscribers(args: argparse.Namespace, settings: Settings) -> int:
             _out(f"{len(rows)} subscribers")
             return 0
         if action == "export":
+            if args.follows:
+                sys.stdout.write(await svc.export_follows_csv())
+                return 0
             sys.stdout.write(await subs.export_csv())
             return 0
         if action == "import":
@@ -252,7 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--lang", choices=["zh", "en", "both"], default="both", help="language for rows without one"
     )
-    ssub.add_parser("export", help="print active subscribers as CSV (email,lang)")
+    a = ssub.add_parser("export", help="print active subscribers as CSV (email,lang)")
+    a.add_argument(
+        "--follows",
+        action="store_true",
+        help="print every follow instead (channel,address,kind,value,lang)",
+    )
     a = ssub.add_parser("list", help="list subscribers and their status")
     a.add_argument("--channel", choices=["telegram", "email"])
     a = ssub.add_parser("remove", help="unsubscribe an address")
@@ -306,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--week", help="ISO week or a date inside it")
     s.add_argument("--ready", nargs="+", metavar="ID", help="mark these papers ready")
     s.set_defaults(handler=cmd_review)
+
+    s = sub.add_parser("tag", help="set papers' tags from content/topics.yaml")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--week", help="ISO week or a date inside it")
+    g.add_argument("--all", action="store_true", help="every paper (default: untagged ones)")
+    s.add_argument("--dry-run", action="store_true")
+    s.set_defaults(handler=cmd_tag)
 
     s = sub.add_parser("db", help="database maintenance")
     dsub = s.add_subparsers(dest="db_action", metavar="ACTION", required=True)

@@ -22,7 +22,7 @@ from digestbot.service import Service
 from digestbot.settings import Settings
 from digestbot.weeks import Week
 
-__all__ = ["Progress", "cmd_import", "cmd_review", "cmd_summarize"]
+__all__ = ["Progress", "cmd_import", "cmd_review", "cmd_summarize", "cmd_tag"]
 
 T = TypeVar("T")
 
@@ -177,6 +177,25 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     for line in report.lines(settings.llm.model if settings.llm.enabled else ""):
         _out(line)
     return 1 if args.ids and report.problems else 0
+
+
+# -- tag -------------------------------------------------------------------------------------
+
+
+def cmd_tag(args: argparse.Namespace, settings: Settings) -> int:
+    """``digestbot tag [--week W | --all] [--dry-run]``: prints the untagged and the coverage."""
+    from digestbot.content.tagging import TagReport
+
+    report = TagReport(dry_run=bool(args.dry_run))
+    week = Week.parse(args.week) if args.week else None
+
+    async def work(svc: Service) -> None:
+        await svc.tag(week=week, every=bool(args.all), report=report)
+
+    _with_content_service(settings, work)
+    for line in report.lines():
+        _out(line)
+    return 1 if report.problems else 0
 
 
 # -- review ----------------------------------------------------------------------------------

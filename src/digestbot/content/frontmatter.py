@@ -28,6 +28,7 @@ FIELD_ORDER = (
     "authors",
     "links",
     "tags",
+    "auto_tags",
     "summary_en",
     "summary_zh",
 )

@@ -62,6 +62,8 @@ class PaperFile(BaseModel):
     links: LinksFile = Field(default_factory=LinksFile)
     score: int = Field(default=0, ge=0)
     tags: list[str] = Field(default_factory=list)
+    auto_tags: list[str] = Field(default_factory=list)
+    """What ``digestbot tag`` last set; tags that differ from it are an editor's."""
     status: Status = Status.DRAFT
 
     @field_validator("arxiv_id", mode="before")

@@ -23,6 +23,7 @@ from digestbot.weeks import Week
 
 if TYPE_CHECKING:
     from digestbot.content.cache import PaperCache
+    from digestbot.topics import Topic, TopicMatcher
 
 #: Fields importers own and may refresh on re-import; everything else belongs to editors.
 MACHINE_FIELDS = frozenset({"score", "links"})
@@ -88,6 +89,8 @@ class Snapshot:
     problems: list[Problem] = field(default_factory=list)
     invalid_ids: dict[str, Path] = field(default_factory=dict)
     files: int = 0
+    topics: tuple[Topic, ...] = ()
+    """The topic list of ``topics.yaml`` (those entries that validated)."""
 
     @property
     def errors(self) -> list[Problem]:
@@ -152,6 +155,7 @@ class ContentStore:
         self.root = root
         self.cache = cache
         self._override_stamps: list[tuple[str, float, int]] | None = None
+        self._matcher: tuple[list[tuple[str, float, int]], TopicMatcher] | None = None
 
     @property
     def papers_dir(self) -> Path:
@@ -189,7 +193,8 @@ class ContentStore:
         for path in overrides:
             snap.files += 1
             self._load_override(path, snap)
-        self._override_stamps = _stamps(overrides)
+        self._load_topics(snap)
+        self._override_stamps = _stamps([*overrides, self.topics_path])
         for paper in snap.papers.values():
             if paper.status is Status.DRAFT:
                 snap.problems.append(
@@ -212,7 +217,30 @@ class ContentStore:
             return False
         if not self.cache.all_unchanged(self._paper_files()):
             return False
-        return _stamps(self._override_files()) == self._override_stamps
+        return _stamps([*self._override_files(), self.topics_path]) == self._override_stamps
+
+    @property
+    def topics_path(self) -> Path:
+        from digestbot.content.topics import TOPICS_FILE
+
+        return self.root / TOPICS_FILE
+
+    def topic_matcher(self) -> TopicMatcher:
+        """A matcher of the valid topics of ``topics.yaml`` as the file is now."""
+        from digestbot.content.topics import load_topics
+        from digestbot.topics import TopicMatcher
+
+        stamp = _stamps([self.topics_path])
+        if self._matcher is None or self._matcher[0] != stamp:
+            self._matcher = (stamp, TopicMatcher(load_topics(self.root).topics))
+        return self._matcher[1]
+
+    def _load_topics(self, snap: Snapshot) -> None:
+        from digestbot.content.topics import load_topics
+
+        found = load_topics(self.root)
+        snap.topics = tuple(found.topics)
+        snap.problems.extend(found.problems)
 
     def _override_files(self) -> list[Path]:
         if not self.issues_dir.is_dir():

@@ -135,3 +135,26 @@ confirmation_mails = Table(
     Index("ix_confirmation_mails_address_sent", "address_key", "sent_at"),
     Index("ix_confirmation_mails_sent", "sent_at"),
 )
+
+follows = Table(
+    "follows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("kind", String(16), nullable=False),  # "topic" (value: slug) or "keywords"
+    Column("value", String(200), nullable=False),
+    Column("lang", String(8), nullable=False),  # the reader's language when they followed
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("channel", "address", "kind", "value", name="uq_follows_follow"),
+    Index("ix_follows_channel", "channel"),
+)
+
+personal_picks = Table(
+    "personal_picks",
+    metadata,
+    Column("issue_id", Integer, ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("paper_ids", Text, nullable=False),
+)

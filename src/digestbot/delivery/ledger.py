@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from digestbot.db.tables import deliveries, issues
+from digestbot.db.tables import deliveries, issues, personal_picks
 from digestbot.db.upsert import insert_or_ignore
 from digestbot.models import Channel, Destination, Issue, Language
 
@@ -198,10 +198,13 @@ class Ledger:
         channels: frozenset[str],
         *,
         source: str = "digestbot",
+        picks: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
     ) -> IssueRecord:
         """Create the issue row (if new) and one pending row per destination, in one transaction.
 
-        Unique keys make this idempotent: planning twice adds nothing.
+        ``picks``: for each personal destination (channel, address), the papers it carries,
+        stored in the same transaction. Unique keys make this idempotent: planning twice
+        adds nothing.
         """
         now = utcnow()
         async with self.engine.begin() as conn:
@@ -230,6 +233,21 @@ class Ledger:
                         self.engine, deliveries, key=["issue_id", "channel", "address"]
                     ),
                     chunk,
+                )
+            if picks:
+                await conn.execute(
+                    insert_or_ignore(
+                        self.engine, personal_picks, key=["issue_id", "channel", "address"]
+                    ),
+                    [
+                        {
+                            "issue_id": row.id,
+                            "channel": channel,
+                            "address": address,
+                            "paper_ids": ",".join(ids),
+                        }
+                        for (channel, address), ids in picks.items()
+                    ],
                 )
             merged = sorted(set(_issue(row).channels) | set(channels))
             await conn.execute(
@@ -264,6 +282,15 @@ class Ledger:
                 )
             )
         return bool(result.rowcount)
+
+    async def personal_picks(self, issue_id: int) -> dict[tuple[str, str], tuple[str, ...]]:
+        """(channel, address) → the papers its personal copy of this issue carries."""
+        q = select(
+            personal_picks.c.channel, personal_picks.c.address, personal_picks.c.paper_ids
+        ).where(personal_picks.c.issue_id == issue_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return {(r.channel, r.address): tuple(r.paper_ids.split(",")) for r in rows}
 
     async def record_published_issue(
         self, issue: Issue, published_at: dt.datetime, *, source: str

@@ -10,7 +10,7 @@ import random
 import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -57,6 +57,43 @@ class Content:
         self._email: dict[Language, RenderedEmail] = {}
         self._templates: dict[Language, _EmailTemplate] = {}
         self.domain = mail_domain(options.public_url)
+        self.picks: dict[str, tuple[str, ...]] = {}
+        """Follower chat → the ids of this issue's papers their topics matched."""
+        self.email_picks: dict[str, tuple[str, ...]] = {}
+        """"Only my topics" address → the ids of the papers its mail carries."""
+        self._personal: dict[tuple[tuple[str, ...], Language], list[str]] = {}
+        self._personal_mail: dict[tuple[tuple[str, ...], Language], _EmailTemplate] = {}
+
+    def personal_issue(self, ids: tuple[str, ...]) -> Issue:
+        """The issue cut down to the papers ``ids``, under a line that says why they came."""
+        wanted = set(ids)
+        papers = tuple(p for p in self.issue.papers if p.arxiv_id in wanted)
+        return replace(
+            self.issue,
+            papers=papers,
+            intro_zh=f"本期有 {len(papers)} 篇论文与你关注的主题相关：",
+            intro_en=f"{len(papers)} papers of this issue match what you follow:",
+        )
+
+    def telegram_parts(self, delivery: Delivery) -> list[str]:
+        """What one Telegram row sends: the issue, or for a personal (topics) row the
+        follower's papers of it under a line that says why they came."""
+        if delivery.channel is not Channel.TOPICS:
+            return self.telegram(delivery.lang)
+        ids = self.picks.get(delivery.address, ())
+        key = (ids, delivery.lang)
+        if key not in self._personal:
+            self._personal[key] = list(
+                render_telegram_post(
+                    self.personal_issue(ids),
+                    delivery.lang,
+                    templates=self.options.templates,
+                    zh_chars=self.options.zh_chars,
+                    en_words=self.options.en_words,
+                    public_url=self.options.public_url,
+                ).messages
+            )
+        return self._personal[key]
 
     def telegram(self, lang: Language) -> list[str]:
         """The issue's Telegram messages in ``lang``."""
@@ -98,9 +135,24 @@ class Content:
         content manager cost about 2 ms of CPU, the largest share of a fan-out; the
         template does it in a fraction of that. See :class:`_EmailTemplate`.
         """
-        return self._template(lang).message(to, self.unsubscribe_url(Channel.EMAIL, to))
+        return self._template(lang, to).message(to, self.unsubscribe_url(Channel.EMAIL, to))
 
-    def _template(self, lang: Language) -> _EmailTemplate:
+    def _template(self, lang: Language, to: str = "") -> _EmailTemplate:
+        ids = self.email_picks.get(to)
+        if ids is not None:  # an "only my topics" reader: just their papers
+            personal = self._personal_mail.get((ids, lang))
+            if personal is None:
+                rendered = render_email(
+                    self.personal_issue(ids),
+                    lang,
+                    templates=self.options.templates,
+                    zh_chars=self.options.zh_chars,
+                    en_words=self.options.en_words,
+                    public_url=self.options.public_url,
+                )
+                personal = _EmailTemplate.of(rendered, self.options, self.domain)
+                self._personal_mail[(ids, lang)] = personal
+            return personal
         template = self._templates.get(lang)
         if template is None:
             template = self._templates[lang] = _EmailTemplate.of(
@@ -110,7 +162,7 @@ class Content:
 
     def email_wire(self, to: str, lang: Language) -> bytes:
         """``email_message(to, lang).as_bytes()``, without the email package's generator."""
-        return self._template(lang).wire(to, self.unsubscribe_url(Channel.EMAIL, to))
+        return self._template(lang, to).wire(to, self.unsubscribe_url(Channel.EMAIL, to))
 
 
 _DOT_ATOM_ADDRESS = re.compile(
@@ -337,13 +389,14 @@ class OutboxSender:
 
     async def deliver(self, job: Job, content: Content) -> int:
         d = job.delivery
-        if d.channel is Channel.TELEGRAM:
-            parts = content.telegram(d.lang)
+        if d.channel is not Channel.EMAIL:
+            parts = content.telegram_parts(d)
             folder = self.root / "telegram" / _safe(d.address)
+            personal = "-topics" if d.channel is Channel.TOPICS else ""
             for n in range(d.parts_sent, len(parts)):
                 if not await job.checkpoint(n):
                     raise LeaseLost(d.id)
-                path = folder / f"{content.issue.week}-{n + 1}.html"
+                path = folder / f"{content.issue.week}{personal}-{n + 1}.html"
                 await asyncio.to_thread(_write, path, parts[n].encode("utf-8"))
                 self.written.append(path)
                 job.parts_sent = n + 1
@@ -385,8 +438,8 @@ class MemorySender:
             exc = self.fail(d)
             if exc is not None:
                 raise exc
-        if d.channel is Channel.TELEGRAM:
-            parts = content.telegram(d.lang)
+        if d.channel is not Channel.EMAIL:
+            parts = content.telegram_parts(d)
             for n in range(d.parts_sent, len(parts)):
                 if not await job.checkpoint(n):
                     raise LeaseLost(d.id)

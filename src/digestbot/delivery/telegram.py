@@ -207,7 +207,7 @@ class TelegramSender:
     async def deliver(self, job: Job, content: Content) -> int:
         """Send the parts not yet sent, in order; returns how many parts the issue has."""
         bot = self.bot
-        parts = content.telegram(job.delivery.lang)
+        parts = content.telegram_parts(job.delivery)
         button = content.telegram_button(job.delivery.lang)
         markup = (
             InlineKeyboardMarkup([[InlineKeyboardButton(button.label, url=button.url)]])

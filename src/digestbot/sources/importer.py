@@ -4,7 +4,8 @@ Every importer turns its source into :class:`Record` values and hands them to
 :func:`apply_records`, which decides, per paper:
 
 - no file yet: write a new file with every field the source gave (``status: draft`` for
-  Hugging Face and arXiv; ``status: ready`` for an archive of already published posts);
+  Hugging Face and arXiv; ``status: ready`` for an archive of already published posts),
+  tagged with the topics of ``topics.yaml`` its titles and summaries mention;
 - a file exists, mode :attr:`Mode.REFRESH` (Hugging Face, arXiv): update only the
   machine-owned fields (:data:`~digestbot.content.store.MACHINE_FIELDS`: ``score`` and
   ``links``) and leave every other field and the body as the editor left them;
@@ -27,7 +28,7 @@ from typing import Any
 from digestbot.content import frontmatter
 from digestbot.content.schema import normalize_arxiv_id
 from digestbot.content.store import MACHINE_FIELDS, ContentStore
-from digestbot.models import Status
+from digestbot.models import Paper, Status
 
 __all__ = [
     "ImportProblem",
@@ -174,8 +175,12 @@ def _clean_links(links: Mapping[str, str]) -> dict[str, str]:
     return {k: v.strip() for k, v in links.items() if k in _LINK_KEYS and v and v.strip()}
 
 
-def new_file_meta(rec: Record) -> dict[str, Any]:
-    """The front matter of a new file for ``rec``: every field, empty ones included for editors."""
+def new_file_meta(rec: Record, tags: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The front matter of a new file for ``rec``: every field, empty ones included for editors.
+
+    ``tags`` are the topics the tagger found; recorded in ``auto_tags`` too, so a later
+    ``digestbot tag`` may refresh them until an editor changes them.
+    """
     return {
         "arxiv_id": rec.arxiv_id,
         "title_en": rec.title_en,
@@ -185,10 +190,22 @@ def new_file_meta(rec: Record) -> dict[str, Any]:
         "score": rec.score or 0,
         "authors": list(rec.authors),
         "links": _clean_links(rec.links),
-        "tags": [],
+        "tags": list(tags),
+        "auto_tags": list(tags),
         "summary_en": rec.summary_en,
         "summary_zh": rec.summary_zh,
     }
+
+
+def _as_paper(rec: Record) -> Paper:
+    return Paper(
+        arxiv_id=rec.arxiv_id,
+        title_en=rec.title_en,
+        date=rec.date,
+        title_zh=rec.title_zh,
+        summary_en=rec.summary_en,
+        summary_zh=rec.summary_zh,
+    )
 
 
 def merge_machine_fields(meta: Mapping[str, Any], rec: Record) -> dict[str, Any] | None:
@@ -251,7 +268,8 @@ def apply_record(
                 f"would write {_shown(store, path)} ({rec.status.value}: {rec.title_en})"
             )
         else:
-            store.write_meta(path, new_file_meta(rec), rec.abstract)
+            tags = store.topic_matcher().tags_for(_as_paper(rec))
+            store.write_meta(path, new_file_meta(rec, tags), rec.abstract)
         report.new.append(rec.arxiv_id)
         return Outcome.NEW
     if mode is Mode.KEEP:

@@ -3,7 +3,8 @@
 Pages: ``/`` archive, ``/issues/<W>``, ``/papers/<id>``, ``/search?q=``, ``/feed.xml``
 (:mod:`digestbot.web.reading`); ``/subscribe``, ``/confirm/<token>``,
 ``/unsubscribe/<token>`` (:mod:`digestbot.web.subscriptions`); ``/preferences/<token>``
-(:mod:`digestbot.web.preferences`); ``/healthz``, ``/metrics``
+(:mod:`digestbot.web.preferences`); ``/topics``, ``/topics/<slug>`` and its feed
+(:mod:`digestbot.web.topics`); ``/healthz``, ``/metrics``
 and the bot's webhook (:mod:`digestbot.web.operations`). Published pages and the feed
 are cached and compressed once (:mod:`digestbot.web.cache`); other text is gzipped as
 sent. What they share — the visitor's
@@ -33,6 +34,7 @@ from digestbot.web.pages import Pages
 from digestbot.web.preferences import Preferences
 from digestbot.web.reading import Reading
 from digestbot.web.subscriptions import Subscriptions
+from digestbot.web.topics import TopicPages
 
 __all__ = ["TelegramWebhook", "create_app"]
 
@@ -60,6 +62,7 @@ def create_app(
         *Reading(pages).routes(),
         *subscriptions.routes(),
         *Preferences(subscriptions).routes(),
+        *TopicPages(pages).routes(),
         *Operations(service).routes(),
     ]
     if telegram_webhook is not None:

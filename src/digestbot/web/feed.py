@@ -1,4 +1,5 @@
-"""The Atom feed ``/feed.xml``: one entry per published issue, every text escaped."""
+"""The Atom feeds: ``/feed.xml`` (one entry per published issue) and
+``/topics/<slug>/feed.xml`` (one entry per paper of the topic); every text escaped."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from digestbot.models import Issue, Language
+from digestbot.models import Issue, Language, Paper
 from digestbot.render.context import issue_titles, paper_path, paper_view
 from digestbot.render.text import normalize_whitespace
 
@@ -106,5 +107,64 @@ def render_atom(
         titles = "; ".join(normalize_whitespace(p.title(lang)) for p in issue.papers)
         _sub(entry, "summary", f"{issue.week}: {len(issue.papers)} papers. {titles}", type="text")
         _sub(entry, "content", issue_html(issue, lang, base), type="html")
+    body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class PaperItem:
+    """One paper of a topic feed, the issue that carried it and when that went out."""
+
+    paper: Paper
+    week: str
+    published_at: dt.datetime | None
+
+
+def render_topic_atom(
+    items: Sequence[PaperItem],
+    lang: Language,
+    *,
+    slug: str,
+    title: str,
+    public_url: str,
+    site_title: str,
+    now: dt.datetime | None = None,
+) -> bytes:
+    """The Atom document of one topic: one entry per paper (newest first), as UTF-8 bytes."""
+    base = public_url.rstrip("/")
+    self_url = f"{base}/topics/{quote(slug)}/feed.xml"
+    feed = ET.Element("feed", {"xmlns": ATOM, XML_LANG: "en" if lang is Language.EN else "zh-CN"})
+    _sub(feed, "id", self_url)
+    _sub(feed, "title", f"{title} · {site_title}")
+    stamps = [i.published_at for i in items if i.published_at is not None]
+    updated = max(stamps, key=lambda d: _stamp(d)) if stamps else now or dt.datetime.now(dt.UTC)
+    _sub(feed, "updated", _stamp(updated))
+    _sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
+    _sub(feed, "link", rel="alternate", type="text/html", href=f"{base}/topics/{quote(slug)}")
+    author = _sub(feed, "author")
+    _sub(author, "name", site_title)
+    _sub(feed, "generator", "digestbot")
+    for item in items:
+        paper = item.paper
+        url = base + paper_path(paper.arxiv_id)
+        entry = _sub(feed, "entry")
+        _sub(entry, "id", url)
+        view = paper_view(paper, lang)
+        title_text = view.title_en + (f" / {view.title_zh}" if view.title_zh else "")
+        _sub(entry, "title", normalize_whitespace(title_text), type="text")
+        when = _stamp(item.published_at or updated)
+        _sub(entry, "updated", when)
+        _sub(entry, "published", when)
+        _sub(entry, "link", rel="alternate", type="text/html", href=url)
+        _sub(entry, "link", rel="related", type="text/html", href=f"{base}/issues/{item.week}")
+        for name in paper.authors:
+            _sub(_sub(entry, "author"), "name", name)
+        if not paper.authors:
+            _sub(_sub(entry, "author"), "name", site_title)
+        parts: list[str] = []
+        for summary in view.summaries:
+            code = "zh-CN" if summary.lang == "zh" else "en"
+            parts.extend(f'<p lang="{code}">{html.escape(p)}</p>' for p in summary.paragraphs)
+        _sub(entry, "content", "\n".join(parts), type="html")
     body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return body

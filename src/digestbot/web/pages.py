@@ -79,6 +79,9 @@ class Pages:
         return {
             "lang_links": self.lang_links(request, lang),
             "href": lang_href(self.base, lang.value),
+            # tag chips link to topic pages, in the reader's language
+            "topic_names": {t.slug: t.name(lang) for t in self.service.topics()},
+            "lang_suffix": f"?lang={lang.value}",
         }
 
     def html(

@@ -13,7 +13,7 @@ from alembic import op
 from digestbot.db.tables import UTCDateTime
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002_follows"
 branch_labels = None
 depends_on = None
 
