@@ -82,7 +82,8 @@ async def test_follows_survive_a_restart_and_are_exported(
 
 async def test_only_my_topics_mail_carries_just_their_papers(env: Path) -> None:
     """Outbox mail: an "only my topics" subscriber gets just their papers, one whose topics
-    match nothing gets no mail, everyone else the whole issue."""
+    match nothing gets no mail, another follower the whole issue with their papers first,
+    everyone else the whole issue as it is."""
     from digestbot.models import Channel as Ch
 
     svc = build_service(load_settings())
@@ -95,6 +96,9 @@ async def test_only_my_topics_mail_carries_just_their_papers(env: Path) -> None:
         await svc.follow(Ch.EMAIL, "none@example.org", "moe", Language.EN)
         await svc.set_only_my_topics("none@example.org", True)
         await svc.follow(Ch.EMAIL, "all@example.org", "long-context", Language.EN)
+        await svc.subscribers.upsert(
+            Ch.EMAIL, "plain@example.org", Language.EN, "active", confirmed=True
+        )
         report = await svc.publish("2024-W16")
         assert report.complete, report.lines()
     finally:
@@ -113,4 +117,10 @@ async def test_only_my_topics_mail_carries_just_their_papers(env: Path) -> None:
     assert "Megalodon" in mine and "TransformerFAM" in mine and "Scaling (Down) CLIP" not in mine
     assert not (mail / "2024-W16-none@example.org.eml").exists()
     everything = text_of(mail / "2024-W16-all@example.org.eml")
-    assert "Scaling (Down) CLIP" in everything and "match what you follow" not in everything
+    assert "The 2 papers that match what you follow come first." in everything
+    first, clip = everything.index("Megalodon"), everything.index("Scaling (Down) CLIP")
+    assert everything.index("TransformerFAM") < clip and first < clip
+    assert everything.index("Pre-training Small Base LMs") > first  # no. 1 of the issue
+    plain = text_of(mail / "2024-W16-plain@example.org.eml")
+    assert "match what you follow" not in plain
+    assert plain.index("Pre-training Small Base LMs") < plain.index("Megalodon")

@@ -89,3 +89,28 @@ def test_preferences_page_shows_and_saves_the_language(site: Site) -> None:  # n
     assert site.client.post(unsub, content=b"List-Unsubscribe=One-Click", headers=ONE_CLICK)
     after = site.client.get(path)
     assert "目前没有订阅" in after.text and 'href="/subscribe?lang=zh"' in after.text
+
+
+def test_preferences_page_keeps_the_topics_an_email_reader_follows(site: Site) -> None:  # noqa: F811
+    activate(site, READER, "en")
+    path = urlsplit(site.service.unsubscribe_url(Channel.EMAIL, READER)).path
+    path = path.replace("/unsubscribe/", "/preferences/")
+    shown = site.client.get(path)
+    assert "Topics you follow" in shown.text
+    assert '<input type="checkbox" name="topic" value="long-context">' in shown.text
+    strict(shown.text)
+
+    form = {"lang": "en", "topic": ["long-context", "agents", "no-such-topic"], "only_mine": "on"}
+    saved = site.client.post(path, data=form)
+    assert saved.status_code == 200 and "Saved." in saved.text
+    assert '<input type="checkbox" name="topic" value="long-context" checked>' in saved.text
+    assert '<input type="checkbox" name="topic" value="agents" checked>' in saved.text
+    assert '<input type="checkbox" name="only_mine" checked>' in saved.text
+    followed, only_mine = site.call(site.service.email_topics, READER)
+    assert followed == {"long-context", "agents"} and only_mine
+
+    # unticking keeps the rest; "only mine" without any topic means the whole issue
+    site.client.post(path, data={"lang": "en", "topic": ["agents"]})
+    assert site.call(site.service.email_topics, READER) == (frozenset({"agents"}), False)
+    site.client.post(path, data={"lang": "en", "only_mine": "on"})
+    assert site.call(site.service.email_topics, READER) == (frozenset(), False)

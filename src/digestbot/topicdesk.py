@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from digestbot.db.follows import KEYWORDS, MODE, ONLY_MY_TOPICS, TOPIC, Follow, Follows
 from digestbot.db.tables import bot_users
 from digestbot.delivery.ledger import Ledger
+from digestbot.delivery.senders import MINE_FIRST
 from digestbot.errors import FollowError
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
 from digestbot.topics import Topic, TopicMatcher, matching_papers, normalize
@@ -181,7 +182,8 @@ class FollowDesk(TopicDesk):
         Telegram (when planned): one personal (topics) destination per follower whose
         follows match a paper, in the follower's language, added to ``destinations``.
         Email (when planned): an "only my topics" subscriber's copy carries just their
-        papers; one nothing matches is taken out of ``destinations``.
+        papers; one nothing matches is taken out of ``destinations``. Another subscriber
+        who follows topics gets the whole issue with the papers of their topics first.
         """
         picks: dict[tuple[str, str], tuple[str, ...]] = {}
         if Channel.TELEGRAM.value in channels:
@@ -200,17 +202,45 @@ class FollowDesk(TopicDesk):
                 for f in await self.follows.every(Channel.EMAIL.value)
                 if (f.kind, f.value) == (MODE, ONLY_MY_TOPICS)
             }
-            if only_mine:
-                found = await self.personal_picks(issue, Channel.EMAIL)
+            found = await self.personal_picks(issue, Channel.EMAIL)
+            if found or only_mine:
+                everything = tuple(p.arxiv_id for p in issue.papers)
                 kept = []
                 for dest, transport in destinations:
                     if dest.channel is Channel.EMAIL and dest.address in only_mine:
                         if dest.address not in found:
                             continue  # nothing of this issue for them: no mail at all
                         picks[(Channel.EMAIL.value, dest.address)] = found[dest.address][0]
+                    elif dest.channel is Channel.EMAIL and dest.address in found:
+                        # the whole issue, the papers of their topics first
+                        mine = found[dest.address][0]
+                        rest = tuple(i for i in everything if i not in mine)
+                        if rest:
+                            picks[(Channel.EMAIL.value, dest.address)] = (*mine, MINE_FIRST, *rest)
                     kept.append((dest, transport))
                 destinations[:] = kept
         return picks
+
+    async def email_topics(self, address: str) -> tuple[frozenset[str], bool]:
+        """What an email subscriber chose on the preferences page: the topics they follow
+        (slugs) and whether they get only those papers."""
+        mine = await self.follows.of(Channel.EMAIL.value, address)
+        slugs = frozenset(f.value for f in mine if f.kind == TOPIC)
+        return slugs, any((f.kind, f.value) == (MODE, ONLY_MY_TOPICS) for f in mine)
+
+    async def save_email_topics(
+        self, address: str, slugs: frozenset[str], only_mine: bool, lang: Language
+    ) -> None:
+        """Make an email subscriber's topics exactly ``slugs`` (unknown slugs are ignored)
+        and set "only my topics"; keyword follows are left as they are."""
+        known = {t.slug for t in self.topics()}
+        wanted = slugs & known
+        current, _only = await self.email_topics(address)
+        for slug in sorted(wanted - current):
+            await self.follows.add(Channel.EMAIL.value, address, TOPIC, slug, lang.value)
+        for slug in sorted(current - wanted):
+            await self.follows.remove(Channel.EMAIL.value, address, TOPIC, slug)
+        await self.set_only_my_topics(address, only_mine and bool(wanted))
 
     async def set_only_my_topics(self, address: str, on: bool) -> None:
         """An email subscriber's choice: only the papers of their topics (``on``), or the

@@ -23,6 +23,9 @@ from digestbot.render.telegram import TelegramPost, render_telegram_post
 from digestbot.render.telegram_post import IssueButton
 from digestbot.render.templates import Templates
 
+MINE_FIRST = "*"
+"""In a reader's picks: the ids before it come first, the rest of the issue follows."""
+
 
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
@@ -60,19 +63,42 @@ class Content:
         self.picks: dict[str, tuple[str, ...]] = {}
         """Follower chat → the ids of this issue's papers their topics matched."""
         self.email_picks: dict[str, tuple[str, ...]] = {}
-        """"Only my topics" address → the ids of the papers its mail carries."""
+        """Email address → the ids of the papers its mail carries ("only my topics"), or its
+        topics' papers, :data:`MINE_FIRST`, then the rest (the whole issue, theirs first)."""
         self._personal: dict[tuple[tuple[str, ...], Language], list[str]] = {}
         self._personal_mail: dict[tuple[tuple[str, ...], Language], _EmailTemplate] = {}
 
     def personal_issue(self, ids: tuple[str, ...]) -> Issue:
-        """The issue cut down to the papers ``ids``, under a line that says why they came."""
+        """The issue cut down to the papers ``ids``, under a line that says why they came;
+        or, when ``ids`` holds :data:`MINE_FIRST`, the whole issue with the papers before
+        it (the reader's topics) first."""
+        if MINE_FIRST in ids:
+            mine = set(ids[: ids.index(MINE_FIRST)])
+            first = tuple(p for p in self.issue.papers if p.arxiv_id in mine)
+            rest = tuple(p for p in self.issue.papers if p.arxiv_id not in mine)
+            n = len(first)
+            return replace(
+                self.issue,
+                papers=first + rest,
+                intro_zh=f"与你关注的主题相关的 {n} 篇论文排在最前面。",
+                intro_en=(
+                    f"The {n} papers that match what you follow come first."
+                    if n != 1
+                    else "The paper that matches what you follow comes first."
+                ),
+            )
         wanted = set(ids)
         papers = tuple(p for p in self.issue.papers if p.arxiv_id in wanted)
+        n = len(papers)
         return replace(
             self.issue,
             papers=papers,
-            intro_zh=f"本期有 {len(papers)} 篇论文与你关注的主题相关：",
-            intro_en=f"{len(papers)} papers of this issue match what you follow:",
+            intro_zh=f"本期有 {n} 篇论文与你关注的主题相关：",
+            intro_en=(
+                f"{n} papers of this issue match what you follow:"
+                if n != 1
+                else "1 paper of this issue matches what you follow:"
+            ),
         )
 
     def telegram_parts(self, delivery: Delivery) -> list[str]:
@@ -139,7 +165,7 @@ class Content:
 
     def _template(self, lang: Language, to: str = "") -> _EmailTemplate:
         ids = self.email_picks.get(to)
-        if ids is not None:  # an "only my topics" reader: just their papers
+        if ids is not None:  # a reader of topics: just their papers, or theirs first
             personal = self._personal_mail.get((ids, lang))
             if personal is None:
                 rendered = render_email(

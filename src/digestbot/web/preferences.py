@@ -1,5 +1,5 @@
-"""The preferences route: ``/preferences/<token>``, a subscriber's language (and, later,
-topics) and a way out, reached from the footer of every email.
+"""The preferences route: ``/preferences/<token>``, a subscriber's language, the topics
+they follow (and "only my topics") and a way out, reached from the footer of every email.
 
 The token is the signed one of the subscriber's unsubscribe link: whoever may unsubscribe
 an address may choose its language. GET shows the form; POST saves it.
@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digestbot.errors import TokenError
-from digestbot.models import Language
+from digestbot.models import Channel, Language
 from digestbot.subscribers import ACTIVE, Subscriber
 from digestbot.web.language import LANG_CODES
 from digestbot.web.pages import NO_STORE
@@ -55,6 +55,8 @@ class Preferences:
         saved: bool = False,
         errors: Sequence[Para] = (),
         status: int = 200,
+        followed: frozenset[str] = frozenset(),
+        only_mine: bool = False,
     ) -> Response:
         lang = self.page_lang(request, sub)
         subs = self.subscriptions
@@ -75,7 +77,19 @@ class Preferences:
             not_subscribed=paras("not_subscribed", lang, address=shown),
             subscribe_url=self.pages.href("/subscribe", lang),
             bot_url=self.service.settings.telegram.bot_url,
+            # the topic checklist, for email subscriptions (Telegram readers use /follow)
+            topic_choices=[
+                (t.slug, t.name(lang), t.slug in followed) for t in self.service.topics()
+            ]
+            if sub is not None and sub.channel is Channel.EMAIL
+            else [],
+            only_mine=only_mine,
         )
+
+    async def topic_state(self, sub: Subscriber | None) -> tuple[frozenset[str], bool]:
+        if sub is None or sub.channel is not Channel.EMAIL:
+            return frozenset(), False
+        return await self.service.email_topics(sub.address)
 
     async def show(self, request: Request) -> Response:
         token = str(request.path_params["token"])
@@ -83,7 +97,8 @@ class Preferences:
             _channel, address, sub = await self.service.preferences(token)
         except TokenError as exc:
             return self.subscriptions.bad_token(request, self.pages.lang(request), exc)
-        return self.form(request, token, address, sub)
+        followed, only_mine = await self.topic_state(sub)
+        return self.form(request, token, address, sub, followed=followed, only_mine=only_mine)
 
     async def save(self, request: Request) -> Response:
         lang = self.pages.lang(request)
@@ -94,9 +109,34 @@ class Preferences:
             _channel, address, sub = await self.service.preferences(token)
         except TokenError as exc:
             return self.subscriptions.bad_token(request, lang, exc)
-        raw = str((await self.subscriptions.form(request)).get("lang") or "")
+        form = await self.subscriptions.form(request)
+        raw = str(form.get("lang") or "")
         if raw not in LANG_CODES:
             errors = paras("lang_invalid", self.page_lang(request, sub))
-            return self.form(request, token, address, sub, errors=errors, status=400)
+            followed, only_mine = await self.topic_state(sub)
+            return self.form(
+                request,
+                token,
+                address,
+                sub,
+                errors=errors,
+                status=400,
+                followed=followed,
+                only_mine=only_mine,
+            )
         saved = await self.service.save_preferences(token, Language(raw))
-        return self.form(request, token, address, saved or sub, saved=saved is not None)
+        if saved is not None and saved.channel is Channel.EMAIL:
+            slugs = frozenset(str(v) for v in form.getlist("topic"))
+            await self.service.save_email_topics(
+                saved.address, slugs, form.get("only_mine") == "on", saved.lang
+            )
+        followed, only_mine = await self.topic_state(saved or sub)
+        return self.form(
+            request,
+            token,
+            address,
+            saved or sub,
+            saved=saved is not None,
+            followed=followed,
+            only_mine=only_mine,
+        )

@@ -86,10 +86,20 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "preferences_title": ("订阅设置", "Your subscription"),
     "preferences_text": (
-        "{address} 的订阅设置：选择邮件的语言，或者退订。",
-        "The subscription of {address}: choose the language of its emails, or unsubscribe.",
+        "{address} 的订阅设置：选择邮件的语言和关注的主题，或者退订。",
+        "The subscription of {address}: choose the language of its emails and the topics you "
+        "follow, or unsubscribe.",
     ),
     "preferences_saved": ("已保存。", "Saved."),
+    "topics_label": ("关注的主题", "Topics you follow"),
+    "topics_hint": (
+        "勾选的主题的论文排在邮件前面；也可以只接收这些论文。",
+        "Papers of the topics you tick come first in each email; or get only those papers.",
+    ),
+    "only_mine_label": (
+        "只接收我关注的主题的论文（某一期没有相关论文时不发邮件）",
+        "Only the papers of my topics (no email in a week that has none)",
+    ),
     "save_button": ("保存", "Save"),
     "not_subscribed": (
         "{address} 目前没有订阅。可以重新订阅。",
