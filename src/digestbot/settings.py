@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -103,6 +104,17 @@ class ArchiveSettings(BaseModel):
         return self.dir is not None
 
 
+class DeliverySettings(BaseModel):
+    """How long sending keeps trying: transient failures are retried for ``retry_hours``
+    after a copy was queued (capped backoff), then the copy is given up as failed."""
+
+    retry_hours: float = Field(default=48.0, gt=0)
+
+    @property
+    def retry_window(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.retry_hours)
+
+
 class Settings(BaseSettings):
     """digestbot's settings. Environment: ``DIGESTBOT_`` prefix, ``__`` for nesting."""
 
@@ -137,6 +149,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
     @field_validator("timezone")
     @classmethod

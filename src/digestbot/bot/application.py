@@ -7,6 +7,7 @@ polls (or feeds from the webhook). `DigestBot` puts the reader handlers
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -154,4 +155,5 @@ def build_bot(service: Service) -> BotApplication:
         builder = builder.rate_limiter(SharedLimiter(service.telegram_limiter))
     application = builder.build()
     shell.install(application)
+    service.on_give_up = functools.partial(shell.admin.report_give_ups, application.bot)
     return application
