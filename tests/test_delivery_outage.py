@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ READERS = ("ann@example.com", "bob@example.com")
 
 
 @pytest.fixture
-def sink() -> SmtpSink:
+def sink() -> Iterator[SmtpSink]:
     with SmtpSink() as s:
         yield s
 

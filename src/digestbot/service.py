@@ -203,6 +203,7 @@ class Service(EditorialDesk):
             self.ledger,
             senders,
             retry_window=settings.delivery.retry_window,
+            database_wait=settings.delivery.database_wait_seconds,
             on_migrated=self._on_migrated,
             on_deactivate=self._on_deactivate,
             on_bounce=self._on_bounce,

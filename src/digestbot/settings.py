@@ -109,6 +109,9 @@ class DeliverySettings(BaseModel):
     after a copy was queued (capped backoff), then the copy is given up as failed."""
 
     retry_hours: float = Field(default=48.0, gt=0)
+    database_wait_seconds: float = Field(default=600.0, gt=0)
+    """How long sending stays paused for a database that stopped answering mid-send before
+    the command stops with a message (``digestbot run`` tries again at its next drain)."""
 
     @property
     def retry_window(self) -> dt.timedelta:
