@@ -176,3 +176,40 @@ def test_retry_failed_without_failures_says_there_is_nothing_to_retry(
     capsys.readouterr()
     assert main(["publish", "--retry-failed"]) == 1
     assert "error: no delivery has failed: there is nothing to retry" in capsys.readouterr().err
+
+
+def test_run_drains_a_published_week_whose_failed_rows_were_queued_again(
+    monkeypatch: pytest.MonkeyPatch, env: Path, sink: SmtpSink
+) -> None:
+    db = env / "digestbot.db"
+    first_publish_while_down(monkeypatch, env)
+    age_ledger(db, 49)
+    assert main(["publish", "--week", "2024-W16", "--only", "email"]) == 1  # both given up
+    assert set(statuses(db).values()) == {"failed"}
+
+    async def retry_while_still_down() -> None:
+        async with build_service(load_settings()) as svc:
+            svc.publisher.max_wait = 0.0
+            report = await svc.publish(retry_failed=True)
+            assert report.exit_code == 1
+            assert (await svc.published_issue("2024-W16")) is not None  # still in the archive
+
+    asyncio.run(retry_while_still_down())
+    assert set(statuses(db).values()) == {"pending"}
+
+    smtp_at(monkeypatch, sink.port)
+    age_ledger(db, 1)  # their next try has come
+
+    async def run_drain() -> None:
+        stop = asyncio.Event()
+        async with build_service(load_settings()) as svc:
+            task = asyncio.create_task(drain_forever(svc, stop))
+            for _ in range(500):
+                if set(statuses(db).values()) == {"sent"}:
+                    break
+                await asyncio.sleep(0.02)
+            stop.set()
+            await task
+
+    asyncio.run(run_drain())
+    assert sorted(a for m in sink.messages for a in m.rcpt_tos) == sorted(READERS)

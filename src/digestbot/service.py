@@ -497,6 +497,8 @@ class Service(EditorialDesk):
             requeued: list[str] = []
             if retry_failed:
                 requeued = await self._requeue(w, record)
+                if record is not None and not only:
+                    wanted = record.channels  # retry what was planned; plan nothing new
             if (
                 record is not None
                 and record.status == "published"
