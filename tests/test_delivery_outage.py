@@ -147,6 +147,7 @@ def test_the_window_running_out_fails_loudly_and_retry_failed_sends_once(
         "2 deliveries of 2024-W16 failed: "
         "`digestbot publish --retry-failed --week 2024-W16` tries them again." in out
     )
+    assert "2024-W16 published in " in out and ", except the failed deliveries above." in out
     assert give_ups() == before + 2
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert sum(m.startswith("gave up on email ") for m in warned) == 2

@@ -156,7 +156,9 @@ class PublishReport:
         out.extend(self._failed_lines())
         out.extend(self.notes)
         if self.complete:
-            out.append(f"{self.week} published in {self.seconds:.1f}s.")
+            done = f"{self.week} published in {self.seconds:.1f}s"
+            but = ", except the failed deliveries above" if self.failed else ""
+            out.append(f"{done}{but}.")
         else:
             out.append(
                 f"{self.week} not finished: run `digestbot publish --week {self.week}` "
