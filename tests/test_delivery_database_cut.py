@@ -9,6 +9,7 @@ rows being sent plus 32 per transport (4 SMTP connections + 32 = 36 here).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -176,3 +177,51 @@ def test_sqlite_locked_mid_fan_out_pauses_sending_and_loses_nothing(
     got = copies(sink)
     assert set(got) == {email_address(i) for i in range(N)}
     assert max(got.values()) == 1
+
+
+def test_run_keeps_draining_through_a_database_outage(
+    tmp_path: Path,
+    postgres_url: str,
+    sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    from digestbot import run
+    from digestbot.settings import load_settings
+    from digestbot.wiring import build_service
+
+    monkeypatch.setattr(run, "DRAIN_INTERVAL", 0.2)
+    with TcpProxy("127.0.0.1", 5432) as proxy:
+        for key, value in postgres_env(tmp_path, postgres_url, proxy, sink).items():
+            if key.startswith("DIGESTBOT_"):
+                monkeypatch.setenv(key, value)
+        caplog.set_level(logging.WARNING, "digestbot.run")
+
+        async def scenario() -> None:
+            async with build_service(load_settings()) as svc:
+                planned_only = asyncio.Event()
+                planned_only.set()  # plan the week, send nothing yet
+                report = await svc.publish("2024-W16", only="email", stop=planned_only)
+                assert not report.complete
+                proxy.cut()
+                stop = asyncio.Event()
+                drain = asyncio.create_task(run.drain_forever(svc, stop))
+                await asyncio.sleep(1.0)
+                assert not drain.done()  # the database is away; the drain loop is not
+                assert sink.messages == []
+                proxy.restore()
+                for _ in range(1500):
+                    if len(sink.messages) >= N:
+                        break
+                    await asyncio.sleep(0.05)
+                stop.set()
+                await drain
+
+        asyncio.run(scenario())
+    assert any(
+        r.getMessage().startswith("drain: the database did not answer") for r in caplog.records
+    )
+    got = copies(sink)
+    assert set(got) == {email_address(i) for i in range(N)} and max(got.values()) == 1
