@@ -10,6 +10,7 @@ rows being sent plus 32 per transport (4 SMTP connections + 32 = 36 here).
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SAMPLE_CONTENT
 from smtp_sink import SmtpSink
 from tcp_proxy import TcpProxy
 
@@ -97,8 +99,20 @@ def postgres_env(
     seed(postgres_url, N, 0)
     via_proxy = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     assert via_proxy != postgres_url
+    return environment(tmp_path, via_proxy, sink, **extra)
+
+
+def environment(tmp_path: Path, url: str, sink: SmtpSink, **extra: str) -> dict[str, str]:
+    """A publish environment on a private copy of the sample content (a run writes its
+    caches there: never into the repository's own content/)."""
+    content = tmp_path / "content"
+    if not content.exists():
+        shutil.copytree(SAMPLE_CONTENT, content)
     return publish_env(
-        database_url=via_proxy, outbox=tmp_path / "outbox", smtp_port=sink.port, extra=extra
+        database_url=url,
+        outbox=tmp_path / "outbox",
+        smtp_port=sink.port,
+        extra={"DIGESTBOT_CONTENT_DIR": str(content), **extra},
     )
 
 
@@ -157,7 +171,7 @@ def test_sqlite_locked_mid_fan_out_pauses_sending_and_loses_nothing(
     db = tmp_path / "digestbot.db"
     url = f"sqlite:///{db}"
     seed(url, N, 0)
-    env = publish_env(database_url=url, outbox=tmp_path / "outbox", smtp_port=sink.port)
+    env = environment(tmp_path, url, sink)
     locker = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
 
     def lock() -> None:
