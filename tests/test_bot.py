@@ -612,3 +612,26 @@ async def test_search_results_show_a_hostile_title_as_text(
     running.fake.press_button(BOB, results, data)
     [card] = await running.new_messages(BOB, before)
     assert running.text(card).splitlines()[0] == HOSTILE_TITLE_EN
+
+
+async def test_admins_are_told_of_give_ups_and_status_lists_them(running: Running) -> None:
+    fake = running.fake
+    await running.say(BOB, "/subscribe en")
+    fake.block(BOB)  # Bob blocked the bot: his copy fails for good (403)
+    await running.say(ADMIN, "/lang en")  # the notice comes in the admin's chosen language
+
+    [preview] = await running.say(ADMIN, f"/publish {WEEK}")
+    (_, first), _cancel = buttons(preview)
+    admin_before = len(fake.messages(ADMIN))
+    fake.press_button(ADMIN, preview, first)
+    notice, report = await running.new_messages(ADMIN, admin_before, 2)
+    notice_text = running.text(notice)
+    assert notice_text.startswith(f"⚠️ {WEEK}: 1 deliveries given up")
+    assert f"• {WEEK} telegram {BOB}: " in notice_text and "blocked" in notice_text
+    assert f"digestbot publish --retry-failed --week {WEEK}" in notice_text
+    assert "Delivery report" in running.text(report)
+
+    [status] = await running.say(ADMIN, "/status")
+    status_text = running.text(status)
+    assert "Failed deliveries: 1 (retry with digestbot publish --retry-failed" in status_text
+    assert f"• {WEEK} telegram {BOB}: " in status_text and "blocked" in status_text

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import itertools
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+import pytest
+from prometheus_client import REGISTRY
+
 from digestbot.delivery.ledger import Delivery
-from digestbot.delivery.publisher import DeliveryLedger, Publisher
+from digestbot.delivery.publisher import RETRY_CAP, DeliveryLedger, Publisher
 from digestbot.delivery.senders import Content, MemorySender, RenderOptions
-from digestbot.errors import PermanentDeliveryError, TransientDeliveryError
+from digestbot.errors import LedgerUnavailable, PermanentDeliveryError, TransientDeliveryError
 from digestbot.models import Channel, Issue, Language, Paper, Status
 from digestbot.render.templates import Templates
 
@@ -45,6 +51,19 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class VirtualClock:
+    """Time that moves only when a test says so: hours of retries without waiting."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2024, 4, 20, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance_to(self, when: dt.datetime) -> None:
+        self.now = max(self.now, when)
+
+
 @dataclass
 class Row:
     delivery: Delivery
@@ -62,6 +81,7 @@ class MemoryWriter:
     async def write(
         self, owner: str, checkpoints: Sequence[tuple[int, int]], sent: Sequence[tuple[int, int]]
     ) -> tuple[set[int], set[int]]:
+        self.ledger.writes_tried += 1
         if self.ledger.down:
             raise ConnectionError("the database went away")
         ok_cp = {i for i, _ in checkpoints if i not in self.ledger.refuse}
@@ -77,14 +97,37 @@ class MemoryWriter:
 class MemoryLedger:
     """The rows of one issue in a dict, with the ledger's lease and retry semantics."""
 
-    def __init__(self, destinations: Sequence[tuple[Channel, str]]) -> None:
+    def __init__(
+        self,
+        destinations: Sequence[tuple[Channel, str]],
+        clock: Callable[[], dt.datetime] = now,
+    ) -> None:
         self.lease = dt.timedelta(seconds=120)
+        self.clock = clock
+        queued = clock()
         self.rows = {
-            i: Row(Delivery(i, 1, channel, address, "memory", Language.EN, None, 0, 0, None))
+            i: Row(
+                Delivery(
+                    i,
+                    1,
+                    channel,
+                    address,
+                    "memory",
+                    Language.EN,
+                    None,
+                    0,
+                    0,
+                    None,
+                    queued_at=queued,
+                ),
+                due=queued,
+            )
             for i, (channel, address) in enumerate(destinations, start=1)
         }
         self.refuse: set[int] = set()
         self.down = False
+        """Writes (group commits) fail as if the database were gone."""
+        self.writes_tried = 0
 
     async def release_dead_owners(self, host: str, alive: Callable[[int], bool]) -> int:
         return 0
@@ -92,7 +135,7 @@ class MemoryLedger:
     async def claim(
         self, issue_id: int, owner: str, batch: int, *, transports: Sequence[str]
     ) -> list[Delivery]:
-        t = now()
+        t = self.clock()
         out: list[Delivery] = []
         for row in self.rows.values():
             if row.status == "pending" and row.due <= t and len(out) < batch:
@@ -115,7 +158,7 @@ class MemoryLedger:
     ) -> bool:
         row = self.rows[delivery_id]
         row.status, row.error = "pending", error
-        row.due = now() + dt.timedelta(seconds=delay)
+        row.due = self.clock() + dt.timedelta(seconds=delay)
         row.delivery = replace(row.delivery, parts_sent=parts_sent)
         return True
 
@@ -157,14 +200,86 @@ async def test_a_transient_failure_is_retried_and_then_sent() -> None:
     assert ledger.rows[1].delivery.attempts == 2
 
 
-async def test_a_transient_failure_gives_up_after_max_attempts() -> None:
-    ledger = MemoryLedger([(Channel.EMAIL, "a@example.com")])
-    sender = MemorySender(fail=lambda d: TransientDeliveryError("451 later", retry_after=0.01))
-    stats = await Publisher(ledger, {"memory": sender}, max_attempts=3).drain(1, content())
-    assert stats.retried == Counter({"email": 2})
-    assert stats.failed == Counter({"email": 1})
+async def drain_until_settled(
+    publisher: Publisher, ledger: MemoryLedger, clock: VirtualClock, *, until: dt.datetime
+) -> list[dt.datetime]:
+    """What ``digestbot run`` does, on virtual time: drain, sleep until the next row is
+    due, drain again, up to ``until``. Returns the times of the drains."""
+    drains: list[dt.datetime] = []
+    while clock.now <= until:
+        drains.append(clock.now)
+        await publisher.drain(1, content())
+        due = await ledger.next_due(1)
+        if due is None:
+            break
+        clock.advance_to(due)
+    return drains
+
+
+async def test_an_outage_longer_than_the_old_retry_schedule_loses_nothing() -> None:
+    clock = VirtualClock()
+    start = clock.now
+    ledger = MemoryLedger([(Channel.EMAIL, "a@example.com")], clock)
+    down_until = start + dt.timedelta(hours=3)  # the old schedule gave up after ~10 minutes
+
+    def fail(d: Delivery) -> Exception | None:
+        return TransientDeliveryError("SMTP server unreachable") if clock.now < down_until else None
+
+    sender = MemorySender(fail=fail)
+    publisher = Publisher(ledger, {"memory": sender}, max_wait=0.0, clock=clock)
+    drains = await drain_until_settled(
+        publisher, ledger, clock, until=start + dt.timedelta(hours=2, minutes=59)
+    )
+    assert ledger.statuses() == {"a@example.com": "pending"}  # still waiting, not failed
+    assert ledger.rows[1].delivery.attempts > 8
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(drains)]
+    assert max(gaps) <= RETRY_CAP  # backoff capped at 30 minutes
+    assert sender.sent == []
+
+    await drain_until_settled(publisher, ledger, clock, until=start + dt.timedelta(hours=4))
+    assert ledger.statuses() == {"a@example.com": "sent"}
+    assert [a for _, a, _, _ in sender.sent] == ["a@example.com"]  # once
+
+
+def give_ups(channel: str, reason: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "digestbot_delivery_give_ups_total", {"channel": channel, "reason": reason}
+    )
+    return value or 0.0
+
+
+async def test_a_transient_failure_gives_up_when_the_retry_window_runs_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = VirtualClock()
+    start = clock.now
+    ledger = MemoryLedger([(Channel.EMAIL, "a@example.com")], clock)
+    sender = MemorySender(fail=lambda d: TransientDeliveryError("451 mailbox busy"))
+    publisher = Publisher(
+        ledger,
+        {"memory": sender},
+        max_wait=0.0,
+        clock=clock,
+        retry_window=dt.timedelta(hours=48),
+    )
+    before = give_ups("email", "retry_window")
+    caplog.set_level(logging.WARNING, "digestbot.delivery")
+    drains = await drain_until_settled(
+        publisher, ledger, clock, until=start + dt.timedelta(hours=50)
+    )
     assert ledger.statuses() == {"a@example.com": "failed"}
-    assert ledger.rows[1].error == "gave up after 3 attempts: 451 later"
+    # the last try falls at the end of the window, not later and not much earlier
+    assert drains[-1] == start + dt.timedelta(hours=48)
+    attempts = ledger.rows[1].delivery.attempts
+    assert ledger.rows[1].error == (
+        f"gave up after {attempts} attempts in 48 h (DIGESTBOT_DELIVERY__RETRY_HOURS): "
+        "451 mailbox busy"
+    )
+    assert give_ups("email", "retry_window") == before + 1
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        f"gave up on email a@example.com: {ledger.rows[1].error}"
+    ]
     assert sender.sent == []
 
 
@@ -214,10 +329,50 @@ async def test_a_part_whose_checkpoint_is_refused_is_not_sent() -> None:
     assert ledger.statuses() == {"42": "sending"}
 
 
-async def test_sends_the_ledger_cannot_record_are_not_counted() -> None:
-    ledger = MemoryLedger([(Channel.EMAIL, f"u{i}@example.com") for i in range(3)])
+def fan_out(n: int) -> MemoryLedger:
+    return MemoryLedger([(Channel.EMAIL, f"u{i}@example.com") for i in range(n)])
+
+
+SEND_SLOTS = 16  # MemorySender.concurrency
+UNRECORDED = 32  # Publisher(unrecorded=...) default
+
+
+async def wait_for_stall(ledger: MemoryLedger, sender: MemorySender) -> None:
+    """Until the group commit has failed a few times and no send happened meanwhile."""
+    for _ in range(200):
+        seen = len(sender.sent)
+        await asyncio.sleep(0.02)
+        if ledger.writes_tried >= 2 and len(sender.sent) == seen:
+            return
+    raise AssertionError("the group commit never failed")
+
+
+async def test_sending_stops_when_sent_marks_cannot_be_written_and_goes_on_after() -> None:
+    ledger = fan_out(200)
     ledger.down = True
     sender = MemorySender()
-    stats = await Publisher(ledger, {"memory": sender}).drain(1, content())
-    assert stats.sent == Counter()
+    drain = asyncio.create_task(Publisher(ledger, {"memory": sender}).drain(1, content()))
+    await wait_for_stall(ledger, sender)
+    # the rows being sent plus those waiting for their mark, not the whole window (200)
+    assert 0 < len(sender.sent) <= SEND_SLOTS + UNRECORDED
+    ledger.down = False  # the database is back: the marks are written, sending goes on
+    stats = await drain
+    assert stats.sent == Counter({"email": 200})
+    assert Counter(a for _, a, _, _ in sender.sent) == {f"u{i}@example.com": 1 for i in range(200)}
+    assert set(ledger.statuses().values()) == {"sent"}
+
+
+async def test_a_database_that_stays_away_ends_the_drain_with_a_clear_message() -> None:
+    ledger = fan_out(200)
+    ledger.down = True
+    sender = MemorySender()
+    publisher = Publisher(ledger, {"memory": sender}, database_wait=0.3)
+    with pytest.raises(LedgerUnavailable) as err:
+        await publisher.drain(1, content())
+    assert "the database stopped answering (ConnectionError: the database went away)" in str(
+        err.value
+    )
+    assert "Run the same command again once the database answers" in str(err.value)
+    assert len(sender.sent) <= SEND_SLOTS + UNRECORDED
+    # nothing was recorded as sent: the rows keep their lease and are resumed later
     assert set(ledger.statuses().values()) == {"sending"}

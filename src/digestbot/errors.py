@@ -71,6 +71,11 @@ class TransientDeliveryError(DeliveryError):
         self.retry_after = retry_after
 
 
+class LedgerUnavailable(DeliveryError):
+    """The database stopped answering while sending, longer than a drain waits for it:
+    sending stopped (nothing is sent that cannot be recorded); run again to resume."""
+
+
 class PermanentDeliveryError(DeliveryError):
     """Retrying will not help (403 blocked, 5xx SMTP bounce, chat not found).
 

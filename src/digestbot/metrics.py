@@ -24,12 +24,14 @@ __all__ = [
     "BOT_COMMANDS",
     "CONTENT_TYPE",
     "DELIVERIES",
+    "GIVE_UPS",
     "HTTP_REQUESTS",
     "PUBLISH_SECONDS",
     "SUBSCRIBE_REQUESTS",
     "exposition",
     "record_bot_command",
     "record_delivery",
+    "record_give_up",
     "record_http_request",
     "record_subscribe",
     "time_publish",
@@ -65,6 +67,13 @@ DELIVERIES = Counter(
     "Copies of an issue handed to a transport, by channel and result.",
     ["channel", "result"],
 )
+GIVE_UP_REASONS = ("permanent", "retry_window")
+GIVE_UPS = Counter(
+    "digestbot_delivery_give_ups",
+    "Copies given up for good (row status failed), by channel and why: a permanent error, "
+    "or transient errors for longer than DIGESTBOT_DELIVERY__RETRY_HOURS.",
+    ["channel", "reason"],
+)
 BOT_COMMANDS = Counter(
     "digestbot_bot_commands",
     "Bot commands received, by command (unknown commands count as 'other').",
@@ -89,6 +98,8 @@ SUBSCRIBE_REQUESTS = Counter(
 for _channel in CHANNELS:
     for _result in RESULTS:
         DELIVERIES.labels(_channel, _result)
+    for _reason in GIVE_UP_REASONS:
+        GIVE_UPS.labels(_channel, _reason)
 for _command in (*COMMANDS, "other"):
     BOT_COMMANDS.labels(_command)
 for _result in SUBSCRIBE_RESULTS:
@@ -100,6 +111,12 @@ def record_delivery(channel: str, result: str, count: int = 1) -> None:
     ch = channel if channel in CHANNELS else "other"
     res = result if result in RESULTS else "other"
     DELIVERIES.labels(ch, res).inc(count)
+
+
+def record_give_up(channel: str, reason: str) -> None:
+    """Count one copy given up for good (``reason``: permanent, retry_window)."""
+    ch = channel if channel in CHANNELS else "other"
+    GIVE_UPS.labels(ch, reason if reason in GIVE_UP_REASONS else "other").inc()
 
 
 def record_bot_command(command: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from digestbot.delivery.ledger import unavailable
 from digestbot.delivery.publisher import worker_id
 from digestbot.errors import DigestbotError, SettingsError
 from digestbot.scheduler import Scheduler
@@ -47,6 +48,16 @@ async def drain_forever(service: Service, stop: asyncio.Event) -> None:
             await service.resume_unfinished(stop=stop)
         except DigestbotError as exc:
             log.warning("drain: %s", exc)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            # the database is away: say so, and look again at the next interval
+            log.warning(
+                "drain: the database did not answer (%s: %s); trying again in %g s",
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+                DRAIN_INTERVAL,
+            )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=DRAIN_INTERVAL)
 

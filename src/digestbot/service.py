@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from pathlib import Path
@@ -54,6 +54,8 @@ from digestbot.weeks import Week
 log = logging.getLogger("digestbot")
 
 Format = Literal["telegram", "email", "text", "web"]
+GiveUpNotice = Callable[[str, list[tuple[str, str, str]]], Awaitable[None]]
+"""Told a week and the (channel, address, reason) of each delivery a drain gave up."""
 PREVIEW_LANGS = (Language.ZH, Language.EN, Language.BOTH)
 
 
@@ -103,13 +105,42 @@ class PublishReport:
     channels: dict[str, ChannelReport] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     failures: list[tuple[str, str, str]] = field(default_factory=list)
+    waiting: list[tuple[str, str, str]] = field(default_factory=list)
+    """(channel, address, last error) of rows waiting to be tried again."""
     complete: bool = False
     seconds: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return sum(c.failed for c in self.channels.values())
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every copy went out (or a dry run); 1 with failed or unfinished rows."""
+        if self.dry_run:
+            return 0
+        if self.failed:
+            return 1
+        return 0 if self.already_published or self.complete else 1
+
+    def _failed_lines(self) -> list[str]:
+        out = [
+            f"  failed {channel} {address}: {error}" for channel, address, error in self.failures
+        ]
+        if self.failed > len(self.failures):
+            out.append(f"  … and {self.failed - len(self.failures)} more failed")
+        if self.failed:
+            out.append(
+                f"{self.failed} deliveries of {self.week} failed: "
+                f"`digestbot publish --retry-failed --week {self.week}` tries them again."
+            )
+        return out
 
     def lines(self) -> list[str]:
         out = [f"{self.week} {self.title}: {self.papers} papers"]
         if self.already_published:
             out.append(f"{self.week} is already published: nothing new to send.")
+            out.extend(self._failed_lines())
             return out
         if self.dry_run:
             out.append(f"dry run: would send to {len(self.destinations)} destinations:")
@@ -125,11 +156,14 @@ class PublishReport:
             if c.pending:
                 line += f", {c.pending} waiting to retry"
             out.append(line)
-        for channel, address, error in self.failures:
-            out.append(f"  failed {channel} {address}: {error}")
+        for channel, address, error in self.waiting:
+            out.append(f"  waiting {channel} {address}: {error}")
+        out.extend(self._failed_lines())
         out.extend(self.notes)
         if self.complete:
-            out.append(f"{self.week} published in {self.seconds:.1f}s.")
+            done = f"{self.week} published in {self.seconds:.1f}s"
+            but = ", except the failed deliveries above" if self.failed else ""
+            out.append(f"{done}{but}.")
         else:
             out.append(
                 f"{self.week} not finished: run `digestbot publish --week {self.week}` "
@@ -176,12 +210,17 @@ class Service(EditorialDesk, FollowDesk):
         self.publisher = Publisher(
             self.ledger,
             senders,
+            retry_window=settings.delivery.retry_window,
+            database_wait=settings.delivery.database_wait_seconds,
             on_migrated=self._on_migrated,
             on_deactivate=self._on_deactivate,
             on_bounce=self._on_bounce,
         )
         self._publish_lock = asyncio.Lock()
         self.next_run: Callable[[], dt.datetime | None] | None = None
+        self.on_give_up: GiveUpNotice | None = None
+        """Told (week, [(channel, address, reason)]) of the rows each drain gave up: the
+        bot messages the admins (``digestbot run`` sets it when the bot runs)."""
         self.index = index if index is not None else SearchIndex()
         self._loaded_at = float("-inf")
         self._reload_lock = threading.Lock()
@@ -456,19 +495,37 @@ class Service(EditorialDesk, FollowDesk):
         only: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         stop: asyncio.Event | None = None,
+        retry_failed: bool = False,
     ) -> PublishReport:
-        """Plan the week's deliveries in the ledger, then drain them. Safe to run again."""
+        """Plan the week's deliveries in the ledger, then drain them. Safe to run again.
+
+        ``retry_failed``: queue the week's failed rows again (default week: the latest
+        with failed rows) and drain them."""
         started = time.monotonic()
         wanted = frozenset({only}) if only else frozenset({"telegram", "email"})
         if not only and self.settings.archive.dir is not None:
             wanted |= {Channel.ARCHIVE.value}
         async with self._publish_lock:
+            if retry_failed and not week:
+                week = await self._week_with_failures()
             w = await self.resolve_week(week)
             record = await self.ledger.get_issue(str(w))
-            if record is not None and record.status == "published" and wanted <= record.channels:
-                return PublishReport(
+            requeued: list[str] = []
+            if retry_failed:
+                requeued = await self._requeue(w, record)
+                if record is not None and not only:
+                    wanted = record.channels  # retry what was planned; plan nothing new
+            if (
+                record is not None
+                and record.status == "published"
+                and wanted <= record.channels
+                and not await self._unfinished(record.id)
+            ):
+                report = PublishReport(
                     str(w), record.title_zh, len(record.paper_ids), already_published=True
                 )
+                await self._fill_report(report, record.id, DrainStats())
+                return report
             if record is not None and record.source != "digestbot":
                 return PublishReport(
                     str(w), record.title_zh, len(record.paper_ids), already_published=True
@@ -482,7 +539,7 @@ class Service(EditorialDesk, FollowDesk):
             missing = wanted - (record.channels if record else frozenset())
             dests, notes = await self.destinations(missing)
             report = PublishReport(str(w), issue.title_zh, len(issue.papers), dry_run=dry_run)
-            report.destinations, report.notes = dests, notes
+            report.destinations, report.notes = dests, requeued + notes
             if dry_run:
                 return report
             if missing or record is None:
@@ -521,7 +578,36 @@ class Service(EditorialDesk, FollowDesk):
             report.seconds = time.monotonic() - started
             if report.complete:
                 log.info("published %s to %d destinations", w, len(dests))
+            if stats.gave_up and self.on_give_up is not None:
+                await self.on_give_up(str(w), stats.gave_up)
             return report
+
+    async def _week_with_failures(self) -> str:
+        """The latest week whose ledger holds failed rows (``publish --retry-failed``)."""
+        _total, newest = await self.ledger.recent_failures(limit=1)
+        if not newest:
+            raise NothingToPublish("no delivery has failed: there is nothing to retry")
+        return max(week for week, *_rest in newest)
+
+    async def _requeue(self, week: Week, record: IssueRecord | None) -> list[str]:
+        """Queue a week's failed rows again; the notes say how many."""
+        if record is None:
+            raise NotPublished(
+                f"{week} has not been published, so no delivery of it failed: "
+                f"`digestbot publish --week {week}` publishes it"
+            )
+        queued, skipped = await self.ledger.requeue_failed(record.id)
+        notes = [f"{week}: {queued} failed deliveries queued again."]
+        if skipped:
+            notes.append(
+                f"{week}: {skipped} failed deliveries skipped: their subscribers are no "
+                "longer active (blocked the bot, unsubscribed or bounced)."
+            )
+        return notes
+
+    async def _unfinished(self, issue_id: int) -> int:
+        counts = await self.ledger.counts(issue_id)
+        return sum(n for (_c, status), n in counts.items() if status in ("pending", "sending"))
 
     async def resume_unfinished(self, stop: asyncio.Event | None = None) -> list[PublishReport]:
         """Drain every issue whose ledger still has rows (after a crash or a retry wait)."""
@@ -550,10 +636,7 @@ class Service(EditorialDesk, FollowDesk):
         for channel, n in stats.retried.items():
             report.channels.setdefault(channel, ChannelReport()).retried += n
         report.failures = await self.ledger.failures(issue_id)
-        if report.failures:
-            report.notes.append(
-                "Failures are recorded in the deliveries table (status failed, last_error)."
-            )
+        report.waiting = await self.ledger.failures(issue_id, status="pending")
 
     # -- delivery hooks -------------------------------------------------------------------
 
@@ -788,12 +871,15 @@ class Service(EditorialDesk, FollowDesk):
 
     async def status(self) -> StatusReport:
         records = await self.ledger.list_issues()
+        failed, failures = await self.ledger.recent_failures()
         return StatusReport(
             last_issue=records[0] if records else None,
             subscribers=await self.subscribers.counts(),
             backlog=await self.ledger.backlog(),
             papers=len(self.snapshot().papers),
             next_run=self.next_run() if self.next_run is not None else None,
+            failed=failed,
+            failures=failures,
         )
 
     # -- web support ------------------------------------------------------------------------
@@ -840,6 +926,10 @@ class StatusReport:
     backlog: int
     papers: int
     next_run: dt.datetime | None = None
+    failed: int = 0
+    """Deliveries given up (every issue); ``failures``: the newest, (week, channel,
+    address, reason)."""
+    failures: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 def readable_email(msg: EmailMessage) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import os
@@ -163,6 +164,20 @@ class ArchiveSettings(BaseModel):
         return self.dir is not None
 
 
+class DeliverySettings(BaseModel):
+    """How long sending keeps trying: transient failures are retried for ``retry_hours``
+    after a copy was queued (capped backoff), then the copy is given up as failed."""
+
+    retry_hours: float = Field(default=48.0, gt=0)
+    database_wait_seconds: float = Field(default=600.0, gt=0)
+    """How long sending stays paused for a database that stopped answering mid-send before
+    the command stops with a message (``digestbot run`` tries again at its next drain)."""
+
+    @property
+    def retry_window(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.retry_hours)
+
+
 class Settings(BaseSettings):
     """digestbot's settings. Environment: ``DIGESTBOT_`` prefix, ``__`` for nesting."""
 
@@ -200,6 +215,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
     @field_validator("timezone")
     @classmethod

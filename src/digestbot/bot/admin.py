@@ -7,9 +7,12 @@ code path, as the CLI and the scheduler do.
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Sequence
 
-from telegram import Update
+from telegram import Bot, Update
+from telegram.error import TelegramError
 
 from digestbot.bot import views
 from digestbot.bot.handlers import command_argument
@@ -19,6 +22,8 @@ from digestbot.errors import DigestbotError
 from digestbot.models import Language
 
 __all__ = ["CALLBACK_CANCEL", "CALLBACK_PUBLISH", "AdminHandlers"]
+
+log = logging.getLogger("digestbot.bot")
 
 CALLBACK_PUBLISH = re.compile(r"^pub:(\S{1,40})$")
 CALLBACK_CANCEL = re.compile(r"^cancel:(\S{1,40})$")
@@ -102,3 +107,15 @@ class AdminHandlers:
         lang = await self.replies.lang_of(user)
         report = await self.service.status()
         await self.replies.reply(update, context, views.status_text(report, lang))
+
+    async def report_give_ups(
+        self, bot: Bot, week: str, gave_up: Sequence[tuple[str, str, str]]
+    ) -> None:
+        """Tell every admin which deliveries a drain gave up, and why (each in their
+        language). An admin the bot cannot reach is logged and skipped."""
+        for admin in sorted(self.replies.admins):
+            lang = await self.service.user_lang(str(admin))
+            try:
+                await self.replies.send(bot, admin, views.give_up_notice(week, gave_up, lang))
+            except TelegramError as exc:
+                log.warning("bot: could not tell admin %s about failed deliveries: %s", admin, exc)

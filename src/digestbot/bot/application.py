@@ -9,6 +9,7 @@ flood guard (`digestbot.bot.updates`); replies paced per chat (`digestbot.bot.li
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -170,4 +171,5 @@ def build_bot(service: Service) -> BotApplication:
     builder = builder.concurrent_updates(ReaderUpdateProcessor(shell.readers.slow_down))
     application = builder.build()
     shell.install(application)
+    service.on_give_up = functools.partial(shell.admin.report_give_ups, application.bot)
     return application

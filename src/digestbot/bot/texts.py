@@ -221,6 +221,13 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
         "status_papers": "Papers in the content store: {papers}",
         "status_next": "Next scheduled run: {next_run}",
         "status_no_next": "Next scheduled run: the scheduler is not running",
+        "status_failed": "Failed deliveries: {n} (retry with "
+        "<code>digestbot publish --retry-failed --week W</code>)",
+        "status_failure": "• {week} {channel} {address}: {reason}",
+        "gave_up_head": "⚠️ <b>{week}: {n} deliveries given up</b>",
+        "gave_up_more": "… and {n} more",
+        "gave_up_hint": "Retry them with "
+        "<code>digestbot publish --retry-failed --week {week}</code>.",
         "published_at": "published {when}",
     },
     Language.ZH: {
@@ -350,6 +357,12 @@ TEXTS: Final[dict[Language, dict[str, str]]] = {
         "status_papers": "内容库论文数：{papers}",
         "status_next": "下次定时运行：{next_run}",
         "status_no_next": "下次定时运行：调度器未运行",
+        "status_failed": "发送失败：{n} 条"
+        "（用 <code>digestbot publish --retry-failed --week W</code> 重试）",
+        "status_failure": "• {week} {channel} {address}：{reason}",
+        "gave_up_head": "⚠️ <b>{week}：{n} 条发送已放弃</b>",
+        "gave_up_more": "……另有 {n} 条",
+        "gave_up_hint": "用 <code>digestbot publish --retry-failed --week {week}</code> 重试。",
         "published_at": "发布于 {when}",
     },
 }

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUTTON_UNITS",
     "ECHO_UNITS",
+    "GIVE_UP_LINES",
     "PAGE_SIZE",
     "SUMMARY_UNITS",
     "TITLE_UNITS",
@@ -38,6 +39,7 @@ __all__ = [
     "SummaryBudget",
     "delivery_report",
     "fit",
+    "give_up_notice",
     "help_text",
     "lang_picker",
     "link",
@@ -396,4 +398,32 @@ def status_text(report: StatusReport, lang: Language) -> str:
         lines.append(t(lang, "status_next", next_run=report.next_run.isoformat(timespec="minutes")))
     else:
         lines.append(t(lang, "status_no_next"))
+    if report.failed:
+        lines.append(t(lang, "status_failed", n=report.failed))
+        lines.extend(
+            t(lang, "status_failure", week=w, channel=c, address=a, reason=_clip(r))
+            for w, c, a, r in report.failures
+        )
+    return "\n".join(lines)
+
+
+GIVE_UP_LINES = 10
+"""Rows named one by one in the admins' give-up message."""
+REASON_CHARS = 300
+
+
+def _clip(reason: str) -> str:
+    return reason if len(reason) <= REASON_CHARS else reason[: REASON_CHARS - 1] + ELLIPSIS
+
+
+def give_up_notice(week: str, gave_up: Sequence[tuple[str, str, str]], lang: Language) -> str:
+    """The message admins get when a drain gave deliveries up: which, and why."""
+    lines = [t(lang, "gave_up_head", week=week, n=len(gave_up))]
+    lines.extend(
+        t(lang, "status_failure", week=week, channel=c, address=a, reason=_clip(r))
+        for c, a, r in gave_up[:GIVE_UP_LINES]
+    )
+    if len(gave_up) > GIVE_UP_LINES:
+        lines.append(t(lang, "gave_up_more", n=len(gave_up) - GIVE_UP_LINES))
+    lines.append(t(lang, "gave_up_hint", week=week))
     return "\n".join(lines)

@@ -100,6 +100,12 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         # the rest stays in the ledger for the next run
         stop = asyncio.Event()
         with _stop_on_signals(stop):
+            options = {
+                "dry_run": args.dry_run,
+                "only": args.only,
+                "stop": stop,
+                "retry_failed": args.retry_failed,
+            }
             if sys.stdout.isatty() and not args.dry_run:
                 from rich.progress import Progress
 
@@ -109,25 +115,14 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
                     def progress(done: int, total: int) -> None:
                         bar.update(task, completed=done, total=total)
 
-                    report = await svc.publish(
-                        args.week,
-                        dry_run=args.dry_run,
-                        only=args.only,
-                        progress=progress,
-                        stop=stop,
-                    )
+                    report = await svc.publish(args.week, progress=progress, **options)
             else:
-                report = await svc.publish(
-                    args.week, dry_run=args.dry_run, only=args.only, stop=stop
-                )
+                report = await svc.publish(args.week, **options)
         if stop.is_set():
             _err("publish: interrupted; what was in flight was recorded")
         for line in report.lines():
             _out(line)
-        if report.dry_run or report.already_published:
-            return 0
-        failed = sum(c.failed for c in report.channels.values())
-        return 0 if report.complete and not failed else 1
+        return report.exit_code
 
     return _with_service(settings, work)
 
@@ -237,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--week", help=week_help)
     s.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
     s.add_argument("--only", choices=["telegram", "email"], help="publish to one channel only")
+    s.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="queue the week's failed deliveries again and send them "
+        "(default week: the latest with failed deliveries)",
+    )
     s.set_defaults(handler=cmd_publish)
 
     s = sub.add_parser("run", help="bot + scheduler + web in one process until SIGTERM")

@@ -9,10 +9,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from digestbot.db.tables import deliveries, issues, personal_picks
+from digestbot.db.tables import deliveries, issues, personal_picks, subscribers
 from digestbot.db.upsert import insert_or_ignore
 from digestbot.models import Channel, Destination, Issue, Language
 
@@ -27,6 +28,14 @@ SKIPPED = "skipped"
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is away (connection lost or refused, locked, timed
+    out) rather than that a statement is wrong: the caller waits and tries again."""
+    if isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 # Built once: the drain's hot path runs them thousands of times a second, and a prebuilt
@@ -97,6 +106,9 @@ class Delivery:
     lease_owner: str | None
     lease_until: dt.datetime | None = None
     """When the claim's lease ends (the ledger's clock, UTC)."""
+    queued_at: dt.datetime | None = None
+    """When the row was planned, or re-queued by ``publish --retry-failed``: its transient
+    failures are retried until ``DIGESTBOT_DELIVERY__RETRY_HOURS`` after this."""
 
     @property
     def destination(self) -> Destination:
@@ -153,6 +165,7 @@ def _delivery(row: Any) -> Delivery:
         attempts=row.attempts,
         lease_owner=row.lease_owner,
         lease_until=row.lease_until,
+        queued_at=row.created_at,
     )
 
 
@@ -556,16 +569,71 @@ class Ledger:
             rows = (await conn.execute(q)).all()
         return {(r[0], r[1]): int(r[2]) for r in rows}
 
-    async def failures(self, issue_id: int, limit: int = 20) -> list[tuple[str, str, str]]:
+    async def failures(
+        self, issue_id: int, limit: int = 20, *, status: str = FAILED
+    ) -> list[tuple[str, str, str]]:
+        """(channel, address, last error) of the issue's rows in ``status`` (failed rows,
+        or pending ones that carry the error of their last try)."""
         q = (
             select(deliveries.c.channel, deliveries.c.address, deliveries.c.last_error)
-            .where(deliveries.c.issue_id == issue_id, deliveries.c.status == FAILED)
+            .where(
+                deliveries.c.issue_id == issue_id,
+                deliveries.c.status == status,
+                deliveries.c.last_error.is_not(None),
+            )
             .order_by(deliveries.c.id)
             .limit(limit)
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
         return [(r[0], r[1], r[2] or "") for r in rows]
+
+    async def requeue_failed(self, issue_id: int) -> tuple[int, int]:
+        """Queue the issue's failed rows again, with a fresh retry window (``publish
+        --retry-failed``). Rows of subscribers no longer active (blocked the bot,
+        unsubscribed, bounced off) are skipped instead. Returns (re-queued, skipped)."""
+        now = utcnow()
+        inactive = exists().where(
+            subscribers.c.id == deliveries.c.subscriber_id, subscribers.c.status != "active"
+        )
+        failed = and_(deliveries.c.issue_id == issue_id, deliveries.c.status == FAILED)
+        async with self.engine.begin() as conn:
+            skipped = await conn.execute(
+                update(deliveries)
+                .where(failed, deliveries.c.subscriber_id.is_not(None), inactive)
+                .values(status=SKIPPED, last_error="the subscriber is no longer active")
+            )
+            queued = await conn.execute(
+                update(deliveries)
+                .where(failed)
+                .values(
+                    status=PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+        return int(queued.rowcount), int(skipped.rowcount)
+
+    async def recent_failures(self, limit: int = 5) -> tuple[int, list[tuple[str, str, str, str]]]:
+        """Failed rows of every issue: how many, and the newest ``limit`` as (week,
+        channel, address, reason), for ``/status``."""
+        q = (
+            select(
+                issues.c.week, deliveries.c.channel, deliveries.c.address, deliveries.c.last_error
+            )
+            .join(issues, issues.c.id == deliveries.c.issue_id)
+            .where(deliveries.c.status == FAILED)
+            .order_by(deliveries.c.id.desc())
+            .limit(limit)
+        )
+        total_q = select(func.count()).select_from(deliveries).where(deliveries.c.status == FAILED)
+        async with self.engine.connect() as conn:
+            total = int((await conn.execute(total_q)).scalar_one())
+            rows = (await conn.execute(q)).all() if total else []
+        return total, [(r[0], r[1], r[2], r[3] or "") for r in rows]
 
     async def backlog(self) -> int:
         async with self.engine.connect() as conn:
@@ -580,14 +648,16 @@ class Ledger:
             )
 
     async def unfinished_issues(self) -> list[IssueRecord]:
-        """Issues still being sent, and published ones with rows left to send (a new
-        subscriber's welcome copy planned by :meth:`plan_welcome`)."""
-        left = select(deliveries.c.issue_id).where(deliveries.c.status.in_([PENDING, SENDING]))
+        """Issues still being sent, and published ones with rows left to send (retries
+        queued again, a new subscriber's welcome copy planned by :meth:`plan_welcome`)."""
+        queued = exists().where(
+            deliveries.c.issue_id == issues.c.id, deliveries.c.status.in_([PENDING, SENDING])
+        )
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
                     select(issues)
-                    .where(or_(issues.c.status == "sending", issues.c.id.in_(left)))
+                    .where(or_(issues.c.status == "sending", queued))
                     .order_by(issues.c.week)
                 )
             ).all()

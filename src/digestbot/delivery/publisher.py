@@ -10,19 +10,29 @@ import logging
 import os
 import random
 import socket
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from digestbot.delivery.ledger import Delivery, utcnow
+from digestbot.delivery.ledger import Delivery, unavailable, utcnow
 from digestbot.delivery.senders import Content, Job, LeaseLost, Sender
-from digestbot.errors import PermanentDeliveryError, TransientDeliveryError
+from digestbot.errors import LedgerUnavailable, PermanentDeliveryError, TransientDeliveryError
+from digestbot.metrics import record_give_up
 
 log = logging.getLogger("digestbot.delivery")
 
 IDLE_POLL = 1.0
 """Seconds between looks at the ledger while another worker holds the rows left."""
+RETRY_CAP = 1800.0
+"""The longest wait between two tries of one copy (30 minutes)."""
+RETRY_WINDOW = dt.timedelta(hours=48)
+"""How long transient failures are retried by default (``DIGESTBOT_DELIVERY__RETRY_HOURS``)."""
+DATABASE_WAIT = 600.0
+"""How long a drain waits for a database that stopped answering before it gives up."""
+
+Clock = Callable[[], dt.datetime]
 
 Progress = Callable[[int], None]
 MigrationHook = Callable[[Delivery, str], Awaitable[None]]
@@ -101,13 +111,22 @@ class DrainStats:
     skipped: Counter[str] = field(default_factory=Counter)
     lost_lease: int = 0
     interrupted: bool = False
+    gave_up: list[tuple[str, str, str]] = field(default_factory=list)
+    """(channel, address, reason) of every row this drain ended as failed."""
 
 
 def backoff(attempts: int, retry_after: float | None = None) -> float:
-    """Seconds before the next try: Telegram's retry_after when given, else exponential."""
+    """Seconds before the next try: Telegram's retry_after when given, else 5·2ⁿ s with
+    ±20 % jitter, capped at :data:`RETRY_CAP`."""
     if retry_after is not None:
         return max(retry_after, 0.0)
-    return float(min(2 ** max(attempts - 1, 0) * 5, 3600)) * random.uniform(0.8, 1.2)
+    step = 5.0 * float(2 ** min(max(attempts - 1, 0), 20))
+    return min(step * random.uniform(0.8, 1.2), RETRY_CAP)
+
+
+def _window(span: dt.timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours:g} h" if hours >= 1 else f"{span.total_seconds():g} s"
 
 
 class _GroupCommit:
@@ -120,15 +139,83 @@ class _GroupCommit:
     everything that arrives while one transaction runs goes into the next one (group
     commit), instead of one transaction per call, which cost more CPU than building and
     sending the email.
+
+    No sending without recording: when a transaction fails because the database is away
+    (connection lost or refused, locked, timed out), no waiter is let go. The gate closes,
+    so no new send starts (each send passes :meth:`gate` first), and the same batch is
+    written again with capped backoff, each wait logged. Sending so stops within the rows
+    being sent plus the ``unrecorded`` ones, and resumes when the database answers. After
+    ``patience`` seconds without it, every waiter gets :class:`LedgerUnavailable` and the
+    drain ends with that message; the rows keep their lease and are resumed later.
     """
 
-    def __init__(self, ledger: DeliveryLedger, owner: str) -> None:
+    def __init__(
+        self, ledger: DeliveryLedger, owner: str, *, patience: float, unrecorded: int
+    ) -> None:
         self.writer = ledger.writer()
         self.owner = owner
+        self.patience = patience
+        self.unrecorded = unrecorded
         self._checkpoints: list[tuple[int, int, asyncio.Future[bool]]] = []
         self._sent: list[tuple[int, int, asyncio.Future[bool]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._open = asyncio.Event()
+        self._open.set()
+        self._down_since: float | None = None
+        self._tries = 0
+        self.broken: LedgerUnavailable | None = None
+        """Set once the database stayed away longer than ``patience``: the drain ends."""
+
+    async def gate(self) -> None:
+        """Return when a send may start: at once unless the database is away."""
+        if self.broken is not None:
+            raise self.broken
+        if not self._open.is_set():
+            await self._open.wait()
+            if self.broken is not None:
+                raise self.broken
+
+    def down(self, exc: BaseException) -> float:
+        """The database failed a call: close the gate and say how long to wait before
+        trying again; raise :class:`LedgerUnavailable` once ``patience`` has run out."""
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since, self._tries = now, 0
+            self._open.clear()
+        self._tries += 1
+        waited = now - self._down_since
+        why = _describe(exc)
+        if waited >= self.patience:
+            self.broken = LedgerUnavailable(
+                f"the database stopped answering ({why}) and was not back within "
+                f"{self.patience:g} s, so sending stopped: nothing is sent that cannot be "
+                "recorded. Run the same command again once the database answers; it resumes "
+                "from the ledger (the copies in flight when it went away may go out twice: "
+                f"at most the rows being sent plus {self.unrecorded} per transport)."
+            )
+            self._open.set()  # wake the waiters: they find ``broken`` and stop
+            log.error("ledger: %s", self.broken)
+            raise self.broken
+        delay = min(0.25 * float(2 ** min(self._tries - 1, 10)), 30.0, self.patience - waited)
+        log.warning(
+            "ledger: cannot record deliveries, the database did not answer (%s); sending "
+            "paused for %.1f s so far, trying again in %.2f s",
+            why,
+            waited,
+            delay,
+        )
+        return delay
+
+    def up(self) -> None:
+        """A database call succeeded: sending may go on."""
+        if self._down_since is not None:
+            log.warning(
+                "ledger: the database answers again after %.1f s; sending resumes",
+                time.monotonic() - self._down_since,
+            )
+            self._down_since = None
+            self._open.set()
 
     async def checkpoint(self, delivery_id: int, parts_sent: int) -> bool:
         return await self._submit(self._checkpoints, delivery_id, parts_sent)
@@ -139,6 +226,8 @@ class _GroupCommit:
     async def _submit(
         self, queue: list[tuple[int, int, asyncio.Future[bool]]], delivery_id: int, parts: int
     ) -> bool:
+        if self.broken is not None:
+            raise self.broken
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="ledger-group-commit")
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -155,23 +244,34 @@ class _GroupCommit:
             sent, self._sent = self._sent, []
             if not checkpoints and not sent:
                 continue
-            try:
-                ok_checkpoints, ok_sent = await self.writer.write(
-                    self.owner,
-                    [(i, parts) for i, parts, _ in checkpoints],
-                    [(i, parts) for i, parts, _ in sent],
-                )
-            except Exception as exc:  # noqa: BLE001 - handed to every waiter
-                for _i, _parts, done in checkpoints + sent:
+            waiters = checkpoints + sent
+            while True:
+                try:
+                    ok_checkpoints, ok_sent = await self.writer.write(
+                        self.owner,
+                        [(i, parts) for i, parts, _ in checkpoints],
+                        [(i, parts) for i, parts, _ in sent],
+                    )
+                except Exception as exc:  # noqa: BLE001 - retried, or handed to every waiter
+                    failure: BaseException = exc
+                    if unavailable(exc):
+                        try:
+                            await asyncio.sleep(self.down(exc))
+                            continue  # the same batch again: its sends are not recorded yet
+                        except LedgerUnavailable as gave_up:
+                            failure = gave_up
+                    for _i, _parts, done in waiters:
+                        if not done.done():
+                            done.set_exception(failure)
+                    break
+                self.up()
+                for i, _parts, done in checkpoints:
                     if not done.done():
-                        done.set_exception(exc)
-                continue
-            for i, _parts, done in checkpoints:
-                if not done.done():
-                    done.set_result(i in ok_checkpoints)
-            for i, _parts, done in sent:
-                if not done.done():
-                    done.set_result(i in ok_sent)
+                        done.set_result(i in ok_checkpoints)
+                for i, _parts, done in sent:
+                    if not done.done():
+                        done.set_result(i in ok_sent)
+                break
 
     async def close(self) -> None:
         task, self._task = self._task, None
@@ -180,6 +280,12 @@ class _GroupCommit:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.writer.close()
+
+
+def _describe(exc: BaseException) -> str:
+    """An error in one line, for a log line or a message (drivers' errors are long)."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 class Publisher:
@@ -193,23 +299,32 @@ class Publisher:
         owner: str | None = None,
         window: int = 256,
         max_wait: float = 120.0,
-        max_attempts: int = 8,
+        retry_window: dt.timedelta = RETRY_WINDOW,
+        clock: Clock = utcnow,
         on_migrated: MigrationHook | None = None,
         on_deactivate: DeactivateHook | None = None,
         on_bounce: BounceHook | None = None,
         unrecorded: int = 32,
+        database_wait: float = DATABASE_WAIT,
     ) -> None:
         """``unrecorded``: per transport, how many rows may wait for their sent mark after
-        the server took them (they don't hold a send slot; group commits write them)."""
+        the server took them (they don't hold a send slot; group commits write them).
+        ``retry_window``: how long after a row was queued its transient failures are still
+        retried; ``clock`` judges that (tests make time virtual with it).
+        ``database_wait``: how long sending stays paused for a database that stopped
+        answering before the drain ends with :class:`LedgerUnavailable`."""
         self.ledger = ledger
         self.senders = dict(senders)
         self.owner = owner or worker_id()
         self.window = window
         self.max_wait = max_wait
-        self.max_attempts = max_attempts
+        self.retry_window = retry_window
+        self.clock = clock
         self.on_migrated = on_migrated
         self.on_deactivate = on_deactivate
         self.on_bounce = on_bounce
+        self.database_wait = database_wait
+        self.unrecorded = unrecorded
         self._sems = {name: asyncio.Semaphore(s.concurrency) for name, s in self.senders.items()}
         self._unrecorded = {name: asyncio.Semaphore(unrecorded) for name in self.senders}
 
@@ -228,28 +343,48 @@ class Publisher:
             log.info("resuming %d deliveries left by a process that died", released)
         inflight: set[asyncio.Task[None]] = set()
         transports = list(self.senders)
-        writer = _GroupCommit(self.ledger, self.owner)
+        writer = _GroupCommit(
+            self.ledger, self.owner, patience=self.database_wait, unrecorded=self.unrecorded
+        )
         finished = asyncio.Event()
 
         busy: set[int] = set()  # the ids of the rows in flight
+
+        errors: list[BaseException] = []  # a send task's unexpected error ends the drain
 
         def done(row_id: int, task: asyncio.Task[None]) -> None:
             inflight.discard(task)
             busy.discard(row_id)
             finished.set()
+            if not task.cancelled():
+                exc = task.exception()
+                if exc is not None and not isinstance(exc, LedgerUnavailable):
+                    errors.append(exc)
 
         try:
             while True:
                 if stop is not None and stop.is_set():
                     stats.interrupted = True
                     break
+                if writer.broken is not None:
+                    raise writer.broken
+                if errors:
+                    raise errors[0]
                 finished.clear()
                 room = self.window - len(inflight)
                 rows: list[Delivery] = []
                 if room >= self.window // 2:
-                    rows = await self.ledger.claim(
-                        issue_id, self.owner, room, transports=transports
-                    )
+                    try:
+                        rows = await self.ledger.claim(
+                            issue_id, self.owner, room, transports=transports
+                        )
+                    except Exception as exc:
+                        if not unavailable(exc):
+                            raise
+                        # the gate closes: no send starts until the database answers
+                        await _sleep_or_stop(writer.down(exc), stop)
+                        continue
+                    writer.up()
                 for row in rows:
                     if row.id in busy:
                         # its lease ran out while its send was still going on; the task
@@ -270,10 +405,16 @@ class Publisher:
                     continue
                 if rows:
                     continue
-                due = await self.ledger.next_due(issue_id)
+                try:
+                    due = await self.ledger.next_due(issue_id)
+                except Exception as exc:
+                    if not unavailable(exc):
+                        raise
+                    await _sleep_or_stop(writer.down(exc), stop)
+                    continue
                 if due is None:
                     break
-                wait = (due - utcnow()).total_seconds()
+                wait = (due - self.clock()).total_seconds()
                 if wait > self.max_wait:
                     break
                 # rows leased by another live worker: look again soon rather than at the
@@ -284,6 +425,10 @@ class Publisher:
             if inflight:
                 await asyncio.gather(*inflight, return_exceptions=True)
             await writer.close()
+        if writer.broken is not None:
+            raise writer.broken
+        if errors:
+            raise errors[0]
         return stats
 
     async def _deliver(
@@ -309,6 +454,7 @@ class Publisher:
 
         async def checkpoint(n: int) -> bool:
             nonlocal recorded, lease_until
+            await writer.gate()  # nothing is sent while sends cannot be recorded
             now = utcnow()
             if n <= recorded and lease_until is not None and now + margin < lease_until:
                 return True
@@ -333,28 +479,17 @@ class Publisher:
             except LeaseLost:
                 stats.lost_lease += 1
                 return
+            except LedgerUnavailable:
+                return  # not sent; the row keeps its lease and is resumed later
             except TransientDeliveryError as exc:
-                if row.attempts >= self.max_attempts:
-                    await self.ledger.mark_failed(
-                        row.id, self.owner, f"gave up after {row.attempts} attempts: {exc}"
-                    )
-                    stats.failed[channel] += 1
-                else:
-                    delay = backoff(row.attempts, exc.retry_after)
-                    await self.ledger.retry_later(
-                        row.id, self.owner, str(exc), delay, parts_sent=job.parts_sent
-                    )
-                    stats.retried[channel] += 1
-                log.info("retry %s %s in %s: %s", channel, row.address, row.attempts, exc)
+                await self._retry_or_give_up(row, job.parts_sent, exc, stats, writer)
                 return
             except PermanentDeliveryError as exc:
-                await self.ledger.mark_failed(row.id, self.owner, str(exc))
-                stats.failed[channel] += 1
-                if exc.deactivate and self.on_deactivate is not None:
-                    await self.on_deactivate(row, str(exc))
-                elif exc.bounce and self.on_bounce is not None:
-                    await self.on_bounce(row, str(exc))
-                log.warning("failed %s %s: %s", channel, row.address, exc)
+                if await self._give_up(row, str(exc), "permanent", stats, writer):
+                    if exc.deactivate and self.on_deactivate is not None:
+                        await self.on_deactivate(row, str(exc))
+                    elif exc.bounce and self.on_bounce is not None:
+                        await self.on_bounce(row, str(exc))
                 return
             except asyncio.CancelledError:
                 try:
@@ -368,12 +503,73 @@ class Publisher:
             await self._unrecorded[row.transport].acquire()
         try:
             marked = await writer.sent(row.id, parts)
+        except LedgerUnavailable:
+            return  # the drain ends with that message; the row is resumed later
         finally:
             self._unrecorded[row.transport].release()
         if marked:
             stats.sent[channel] += 1
             if progress is not None:
                 progress(1)
+
+    async def _retry_or_give_up(
+        self,
+        row: Delivery,
+        parts_sent: int,
+        exc: TransientDeliveryError,
+        stats: DrainStats,
+        writer: _GroupCommit,
+    ) -> None:
+        """Retry a transient failure with capped backoff while the row's retry window
+        lasts (the last try falls at its end); past it, the row ends as failed."""
+        now = self.clock()
+        deadline = (row.queued_at or now) + self.retry_window
+        if now >= deadline:
+            reason = (
+                f"gave up after {row.attempts} attempts in {_window(self.retry_window)} "
+                f"(DIGESTBOT_DELIVERY__RETRY_HOURS): {exc}"
+            )
+            await self._give_up(row, reason, "retry_window", stats, writer)
+            return
+        delay = min(backoff(row.attempts, exc.retry_after), (deadline - now).total_seconds())
+        try:
+            await self.ledger.retry_later(
+                row.id, self.owner, str(exc), delay, parts_sent=parts_sent
+            )
+        except Exception as db_exc:
+            if not unavailable(db_exc):
+                raise
+            writer.down(db_exc)  # the row keeps its lease and is tried again later
+            return
+        stats.retried[row.channel.value] += 1
+        log.info(
+            "retry %s %s in %.0f s (attempt %d): %s",
+            row.channel.value,
+            row.address,
+            delay,
+            row.attempts,
+            exc,
+        )
+
+    async def _give_up(
+        self, row: Delivery, reason: str, why: str, stats: DrainStats, writer: _GroupCommit
+    ) -> bool:
+        """End a row as failed: a WARNING line with the reason and the give-up metric,
+        every time. False if the ledger could not record it (the row is tried again)."""
+        try:
+            if not await self.ledger.mark_failed(row.id, self.owner, reason):
+                return False  # another worker holds the row now
+        except Exception as db_exc:
+            if not unavailable(db_exc):
+                raise
+            writer.down(db_exc)
+            return False
+        channel = row.channel.value
+        stats.failed[channel] += 1
+        stats.gave_up.append((channel, row.address, reason))
+        record_give_up(channel, why)
+        log.warning("gave up on %s %s: %s", channel, row.address, reason)
+        return True
 
 
 async def _sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:
