@@ -51,7 +51,7 @@ def root(tmp_path: Path) -> Path:
     )
     write(dest / "papers/2024/2404.00003.md", "---\n: : :\n---\n")
     write(dest / "papers/2024/2404.99999.md", GOOD.format(id="2404.00004", status="ready"))
-    write(dest / "papers/2025/2404.09173.md", GOOD.format(id="2404.09173", status="ready"))
+    write(dest / "papers/2025/2404.08634.md", GOOD.format(id="2404.08634", status="ready"))
     write(dest / "issues/2024-W16.yaml", "papers:\n  - '2404.00001'\n  - '2404.00077'\n")
     age(*dest.rglob("*.md"))
     return dest
@@ -81,7 +81,7 @@ def test_the_report_is_the_same_with_and_without_the_cache(root: Path) -> None:
         assert snap.invalid_ids == plain.invalid_ids
         assert snap.overrides == plain.overrides
         assert snap.files == plain.files
-    assert "duplicate id 2404.09173" in "\n".join(report(second))
+    assert "duplicate id 2404.08634" in "\n".join(report(second))
 
 
 def test_only_changed_files_are_parsed_again(root: Path) -> None:

@@ -103,6 +103,13 @@ class ArchiveSettings(BaseModel):
         return self.dir is not None
 
 
+class ContentSettings(BaseModel):
+    """Caps on what the content store reads: a larger file or summary is a ``path:line`` error."""
+
+    max_file_bytes: int = Field(default=1_000_000, ge=1024)
+    max_summary_chars: int = Field(default=20_000, ge=100)
+
+
 class Settings(BaseSettings):
     """digestbot's settings. Environment: ``DIGESTBOT_`` prefix, ``__`` for nesting."""
 
@@ -137,6 +144,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    content: ContentSettings = Field(default_factory=ContentSettings)
 
     @field_validator("timezone")
     @classmethod

@@ -33,7 +33,7 @@ import pydantic
 import yaml
 
 from digestbot import models
-from digestbot.content import frontmatter, schema, store
+from digestbot.content import files, frontmatter, schema, store
 from digestbot.content.store import ParsedFile, Problem
 from digestbot.models import Links, Paper, Status
 
@@ -90,7 +90,7 @@ def default_cache_dir(content_root: Path) -> Path:
 def code_key() -> str:
     """Changes whenever the code or libraries that decide a file's outcome change."""
     digest = hashlib.blake2b(digest_size=16)
-    for module in (store, schema, frontmatter, models, sys.modules[__name__]):
+    for module in (store, files, schema, frontmatter, models, sys.modules[__name__]):
         if module.__file__:
             digest.update(Path(module.__file__).read_bytes())
     versions = (sys.version, str(marshal.version), pydantic.VERSION, yaml.__version__)
@@ -183,6 +183,8 @@ class PaperCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: What else decides a file's outcome (the store's size caps); part of the key.
+        self.variant = ""
         # Columns read from disk: used by the first load only, then dropped.
         self._columns: dict[str, list[Any]] | None = None
         # What the last load saw, as live objects shared with its Snapshot: later loads
@@ -215,7 +217,7 @@ class PaperCache:
             log.warning("paper cache %s is damaged; it will be rewritten", self.path)
             return {}
         del data
-        if fmt != FORMAT or key != code_key() or not isinstance(columns, dict):
+        if fmt != FORMAT or key != self._key() or not isinstance(columns, dict):
             return {}
         if (
             set(columns) != set(_COLUMNS)
@@ -225,6 +227,9 @@ class PaperCache:
             log.warning("paper cache %s is damaged; it will be rewritten", self.path)
             return {}
         return columns
+
+    def _key(self) -> str:
+        return f"{code_key()}:{self.variant}"
 
     def lookup(self, path: str) -> tuple[ParsedFile | None, Stamp]:
         """The cached outcome for ``path`` if the file is unchanged, and its current stamp."""
@@ -297,7 +302,7 @@ class PaperCache:
         if not self._dirty and len(fresh) == previous:
             return
         self._dirty = False
-        data = marshal.dumps((FORMAT, code_key(), _encode(fresh)))
+        data = marshal.dumps((FORMAT, self._key(), _encode(fresh)))
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
-from digestbot.content import frontmatter
+from digestbot.content import files, frontmatter
+from digestbot.content.files import ContentLimits
 from digestbot.content.schema import OverrideFile, PaperFile
-from digestbot.errors import WeekError
+from digestbot.errors import UnsafeContentFile, WeekError
 from digestbot.models import IssueOverride, Links, Paper, Status
 from digestbot.weeks import Week
 
@@ -76,6 +77,9 @@ class PathMap(Mapping[str, Path]):
 
     def set(self, arxiv_id: str, name: str) -> None:
         self._names[arxiv_id] = name
+
+    def discard(self, arxiv_id: str) -> None:
+        self._names.pop(arxiv_id, None)
 
 
 @dataclass(slots=True)
@@ -148,9 +152,18 @@ def _describe(err: Mapping[str, Any]) -> tuple[str, str]:
 class ContentStore:
     """Paper files under ``<root>/papers/<year>/<id>.md`` and overrides under ``<root>/issues``."""
 
-    def __init__(self, root: Path, *, cache: PaperCache | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        cache: PaperCache | None = None,
+        limits: ContentLimits | None = None,
+    ) -> None:
         self.root = root
+        self.limits = limits or ContentLimits()
         self.cache = cache
+        if cache is not None:
+            cache.variant = self.limits.key
         self._override_stamps: list[tuple[str, float, int]] | None = None
 
     @property
@@ -169,8 +182,8 @@ class ContentStore:
         if not self.papers_dir.is_dir():
             return []
         names: list[str] = []
-        for dirpath, _dirs, files in os.walk(self.papers_dir):
-            names.extend(os.path.join(dirpath, n) for n in files if n.endswith(".md"))
+        for dirpath, _dirs, names_here in os.walk(self.papers_dir):
+            names.extend(os.path.join(dirpath, n) for n in names_here if n.endswith(".md"))
         names.sort()
         return names
 
@@ -221,14 +234,41 @@ class ContentStore:
 
     def _load_papers(self) -> Snapshot:
         snap = Snapshot()
+        duplicates: dict[str, list[tuple[str, int]]] = {}
         for name in self._paper_files():
             snap.files += 1
-            self._load_paper(name, snap)
+            self._load_paper(name, snap, duplicates)
         if self.cache is not None:
             self.cache.save()
+        for arxiv_id, holders in duplicates.items():
+            self._refuse_duplicate(arxiv_id, holders, snap)
         return snap
 
-    def _load_paper(self, name: str, snap: Snapshot) -> None:
+    def _refuse_duplicate(
+        self, arxiv_id: str, later: list[tuple[str, int]], snap: Snapshot
+    ) -> None:
+        """Two or more files hold one id: an error on each, naming the others; none served
+        (which one is right is the editor's call, not the file system's order)."""
+        first = str(snap.paths[arxiv_id])
+        holders = [(first, self._parse_paper(Path(first)).id_line), *later]
+        del snap.papers[arxiv_id]
+        snap.paths.discard(arxiv_id)
+        snap.invalid_ids[arxiv_id] = Path(first)
+        for name, line in holders:
+            others = ", ".join(other for other, _ in holders if other != name)
+            snap.problems.append(
+                Problem(
+                    Path(name),
+                    line,
+                    "arxiv_id",
+                    f"duplicate id {arxiv_id}: also in {others}; keep one file "
+                    "(neither is published or shown until then)",
+                )
+            )
+
+    def _load_paper(
+        self, name: str, snap: Snapshot, duplicates: dict[str, list[tuple[str, int]]]
+    ) -> None:
         cached, stamp = (None, None) if self.cache is None else self.cache.lookup(name)
         parsed = cached or self._parse_paper(Path(name))
         if cached is None and self.cache is not None:
@@ -240,15 +280,7 @@ class ContentStore:
         if model is None:
             return
         if model.arxiv_id in snap.papers:
-            first = snap.paths[model.arxiv_id]
-            snap.problems.append(
-                Problem(
-                    Path(name),
-                    parsed.id_line,
-                    "arxiv_id",
-                    f"duplicate id {model.arxiv_id}: also in {first}; keep one file",
-                )
-            )
+            duplicates.setdefault(model.arxiv_id, []).append((name, parsed.id_line))
             return
         snap.papers[model.arxiv_id] = model
         snap.paths.set(model.arxiv_id, name)
@@ -256,7 +288,9 @@ class ContentStore:
     def _parse_paper(self, path: Path) -> ParsedFile:
         """Read and validate one paper file, on its own (duplicates are checked by the caller)."""
         try:
-            text = path.read_text(encoding="utf-8")
+            text = self._read(path)
+        except UnsafeContentFile as exc:
+            return ParsedFile(problems=(Problem(path, 1, "file", str(exc)),))
         except (OSError, UnicodeDecodeError) as exc:
             return ParsedFile(problems=(Problem(path, 1, "file", f"cannot read: {exc}"),))
         try:
@@ -283,7 +317,30 @@ class ContentStore:
                 f"{model.arxiv_id} does not match the file name: rename it to {expected}.md",
             )
             return ParsedFile(problems=(problem,), invalid_id=model.arxiv_id)
+        too_long = self._long_summaries(path, model, doc)
+        if too_long:
+            return ParsedFile(problems=too_long, invalid_id=model.arxiv_id)
         return ParsedFile(_paper_from(model, doc.body), doc.line_of("arxiv_id"))
+
+    def _read(self, path: Path) -> str:
+        """A content file's text: a regular file inside the store, under the size cap."""
+        return files.read_text(path, root=self.root, max_bytes=self.limits.max_file_bytes)
+
+    def _long_summaries(
+        self, path: Path, model: PaperFile, doc: frontmatter.Document
+    ) -> tuple[Problem, ...]:
+        cap = self.limits.max_summary_chars
+        return tuple(
+            Problem(
+                path,
+                doc.line_of(name),
+                name,
+                f"{len(text):,} characters, over the cap of {cap:,}: shorten it "
+                "(or raise DIGESTBOT_CONTENT__MAX_SUMMARY_CHARS)",
+            )
+            for name, text in (("summary_en", model.summary_en), ("summary_zh", model.summary_zh))
+            if len(text) > cap
+        )
 
     def _load_override(self, path: Path, snap: Snapshot) -> None:
         try:
@@ -294,8 +351,11 @@ class ContentStore:
             )
             return
         try:
-            text = path.read_text(encoding="utf-8")
+            text = self._read(path)
             data = yaml.safe_load(text) or {}
+        except UnsafeContentFile as exc:
+            snap.problems.append(Problem(path, 1, "file", str(exc)))
+            return
         except (OSError, UnicodeDecodeError) as exc:
             snap.problems.append(Problem(path, 1, "file", f"cannot read: {exc}"))
             return
@@ -339,7 +399,7 @@ class ContentStore:
     # -- writing (importers, summarizer) --------------------------------------------------
 
     def read_meta(self, path: Path) -> tuple[dict[str, Any], str]:
-        doc = frontmatter.parse(path.read_text(encoding="utf-8"))
+        doc = frontmatter.parse(self._read(path))
         return doc.meta, doc.body
 
     def write_meta(self, path: Path, meta: dict[str, Any], body: str = "") -> None:
