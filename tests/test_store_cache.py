@@ -7,12 +7,14 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import SAMPLE_CONTENT, write
 from digestbot.content import cache as cache_module
 from digestbot.content.cache import CACHE_FILE_NAME, PaperCache, default_cache_dir
+from digestbot.content.files import ContentLimits
 from digestbot.content.store import ContentStore, Snapshot
 
 GOOD = """---
@@ -201,18 +203,31 @@ def test_unchanged_since_load_sees_edits_additions_and_overrides(root: Path) -> 
 
 
 def test_a_cache_with_the_right_key_but_broken_columns_is_rewritten(root: Path) -> None:
-    import marshal
-
     expected = report(ContentStore(root).load())
     path = default_cache_dir(root) / CACHE_FILE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = dict.fromkeys(cache_module._COLUMNS, 7)  # not lists
+    key = ContentStore(root, cache=PaperCache(path)).cache.key  # type: ignore[union-attr]
+    columns: dict[str, Any] = dict.fromkeys(cache_module._COLUMNS, 7)  # not lists
     for broken in (
         columns,
         {"path": []},
-        {**{key: [] for key in cache_module._COLUMNS}, "path": [1]},
+        {**{name: [] for name in cache_module._COLUMNS}, "path": [1]},
     ):
-        path.write_bytes(marshal.dumps((cache_module.FORMAT, cache_module.code_key(), broken)))
+        with path.open("wb") as out:
+            cache_module.write_columns(out, key, dict(broken))
         snap, cache = load(root)
         assert cache.hits == 0 and report(snap) == expected
         assert load(root)[1].misses == 0  # rewritten
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])  # cut short
+    snap, cache = load(root)
+    assert cache.hits == 0 and report(snap) == expected
+    assert load(root)[1].misses == 0
+
+
+def test_a_cache_written_under_other_size_caps_is_not_used(root: Path) -> None:
+    load(root)
+    cache = PaperCache.beside(root)
+    ContentStore(root, cache=cache, limits=ContentLimits(max_summary_chars=5)).load()
+    assert cache.hits == 0  # every file validated again under the new cap
+    assert load(root)[1].hits == 0  # and back
