@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +232,16 @@ def test_a_cache_written_under_other_size_caps_is_not_used(root: Path) -> None:
     ContentStore(root, cache=cache, limits=ContentLimits(max_summary_chars=5)).load()
     assert cache.hits == 0  # every file validated again under the new cap
     assert load(root)[1].hits == 0  # and back
+
+
+def test_a_store_without_bodies_leaves_them_in_the_files(root: Path) -> None:
+    # the long-running process's store (wiring.build_store) keeps no Markdown bodies: only
+    # the summarizer reads them, through a store of its own
+    full = ContentStore(root).load()
+    assert full.papers["2404.00001"].abstract == "Body of 2404.00001."
+    for _ in range(2):  # parsed, then from the cache
+        lean = ContentStore(root, cache=PaperCache.beside(root), bodies=False).load()
+        assert report(lean) == report(full)
+        assert lean.papers == {k: replace(p, abstract="") for k, p in full.papers.items()}
+    # a store that keeps bodies does not take body-less papers from that cache
+    assert ContentStore(root, cache=PaperCache.beside(root)).load().papers == full.papers

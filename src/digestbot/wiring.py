@@ -61,6 +61,7 @@ def build_store(settings: Settings) -> ContentStore:
         settings.content_dir,
         cache=PaperCache.beside(settings.content_dir),
         limits=content_limits(settings),
+        bodies=False,  # no command built on it reads the Markdown body
     )
 
 

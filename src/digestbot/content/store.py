@@ -158,12 +158,16 @@ class ContentStore:
         *,
         cache: PaperCache | None = None,
         limits: ContentLimits | None = None,
+        bodies: bool = True,
     ) -> None:
         self.root = root
         self.limits = limits or ContentLimits()
+        #: Whether papers keep their file's Markdown body (``Paper.abstract``): only the
+        #: summarizer reads it, so the long-running process's store leaves it in the file.
+        self.bodies = bodies
         self.cache = cache
         if cache is not None:
-            cache.variant = self.limits.key
+            cache.variant = f"{self.limits.key}/{'bodies' if bodies else 'no bodies'}"
         self._override_stamps: list[tuple[str, float, int]] | None = None
 
     @property
@@ -320,7 +324,8 @@ class ContentStore:
         too_long = self._long_summaries(path, model, doc)
         if too_long:
             return ParsedFile(problems=too_long, invalid_id=model.arxiv_id)
-        return ParsedFile(_paper_from(model, doc.body), doc.line_of("arxiv_id"))
+        body = doc.body if self.bodies else ""
+        return ParsedFile(_paper_from(model, body), doc.line_of("arxiv_id"))
 
     def _read(self, path: Path) -> str:
         """A content file's text: a regular file inside the store, under the size cap."""

@@ -33,7 +33,8 @@ class IndexBuildError(DigestbotError):
 def _build(index_path: str, content_root: str, max_file_bytes: str, max_summary_chars: str) -> None:
     root = Path(content_root)
     limits = ContentLimits(int(max_file_bytes), int(max_summary_chars))
-    snap = ContentStore(root, cache=PaperCache.beside(root), limits=limits).load()
+    store = ContentStore(root, cache=PaperCache.beside(root), limits=limits, bodies=False)
+    snap = store.load()
     ready = snap.ready()
     with SearchIndex(Path(index_path)) as index:
         index.sync(ready)
