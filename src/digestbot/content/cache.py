@@ -33,8 +33,8 @@ import pydantic
 import yaml
 
 from digestbot import models
-from digestbot.content import files, frontmatter, schema, store
-from digestbot.content.store import ParsedFile, Problem
+from digestbot.content import files, frontmatter, schema, snapshot, store
+from digestbot.content.snapshot import ParsedFile, Problem
 from digestbot.models import Links, Paper, Status
 
 log = logging.getLogger("digestbot.content")
@@ -103,7 +103,8 @@ def default_cache_dir(content_root: Path) -> Path:
 def code_key() -> str:
     """Changes whenever the code or libraries that decide a file's outcome change."""
     digest = hashlib.blake2b(digest_size=16)
-    for module in (store, files, schema, frontmatter, models, sys.modules[__name__]):
+    modules = (store, snapshot, files, schema, frontmatter, models, sys.modules[__name__])
+    for module in modules:
         if module.__file__:
             digest.update(Path(module.__file__).read_bytes())
     versions = (sys.version, str(marshal.version), pydantic.VERSION, yaml.__version__)
