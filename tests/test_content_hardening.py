@@ -15,6 +15,7 @@ import pytest
 
 from conftest import write
 from digestbot.content.store import ContentStore
+from digestbot.errors import UnsafeContentFile
 from digestbot.settings import load_settings
 from digestbot.web.app import create_app
 from digestbot.wiring import build_service
@@ -163,3 +164,16 @@ async def test_paper_answers_not_found_for_a_duplicate_id(
 ) -> None:
     [reply] = await running.say(BOB, "/paper 2404.08197")
     assert "2404.08197 is not in the digest" in running.text(reply)
+
+
+def test_an_importer_updating_a_linked_out_file_is_told_which(tmp_path: Path) -> None:
+    root = tmp_path / "content"
+    elsewhere = write(tmp_path / "elsewhere.md", paper("2404.00002"))
+    linked = root / "papers/2024/2404.00002.md"
+    linked.parent.mkdir(parents=True)
+    linked.symlink_to(elsewhere)
+    store = ContentStore(root)
+    assert store.find_path("2404.00002") == linked  # importers look the file up, then read it
+    with pytest.raises(UnsafeContentFile) as refused:
+        store.read_meta(linked)
+    assert str(refused.value).startswith(f"{linked}: links to {elsewhere}, outside the content")

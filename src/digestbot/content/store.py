@@ -326,7 +326,13 @@ class ContentStore:
     # -- writing (importers, summarizer) --------------------------------------------------
 
     def read_meta(self, path: Path) -> tuple[dict[str, Any], str]:
-        doc = frontmatter.parse(self._read(path))
+        """A file's front matter and body, for importers and the summarizer to update;
+        UnsafeContentFile (naming the file) when the store would refuse to read it."""
+        try:
+            text = self._read(path)
+        except UnsafeContentFile as exc:
+            raise UnsafeContentFile(f"{path}: {exc}") from None
+        doc = frontmatter.parse(text)
         return doc.meta, doc.body
 
     def write_meta(self, path: Path, meta: dict[str, Any], body: str = "") -> None:
