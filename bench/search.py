@@ -1,11 +1,15 @@
 """Benchmark: startup (store load, cache, index) and search latency over 100,000 papers.
 
 Run: python bench/search.py [--papers 100000] [--queries 1000] [--repeat 3]
+     python bench/search.py --http 10000,100000 [--http-only] [--dir D] [--reuse]
 Targets: ``digestbot run`` ready (content loaded + index up to date) <= 10 s for 100,000
 files; ContentStore.load() <= 2 s for 10,000 files; search p50 <= 5 ms and p99 <= 20 ms
 for ids, English and Chinese keywords. Baselines measured in the same run: the cold parse
 of every file (for the cached load), a full rebuild (for the incremental sync), and a naive
 linear scan ``every term in title`` over the same papers for the same queries (for search).
+``--http`` adds, for each size, HTTP ``/search`` of a real `digestbot run` against SQL
+``LIKE`` and a direct FTS5 ``MATCH`` on the same data, and the run's peak memory
+(bench/search_http.py); ``--http-only`` skips the in-process part.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from digestbot.content.store import ContentStore, Snapshot
 from digestbot.models import Paper
 from digestbot.search.index import INDEX_FILE_NAME, SearchIndex
 from digestbot.search.query import parse_query, split_terms
+from search_http import http_rows
 
 
 def timed(fn: Callable[[], object], repeat: int) -> list[float]:
@@ -150,9 +155,26 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--baseline-queries", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--http", default="", help="sizes for HTTP /search, e.g. 10000,100000")
+    ap.add_argument("--http-only", action="store_true")
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/digestbot-bench-search"))
+    ap.add_argument("--reuse", action="store_true", help="keep content made earlier in --dir")
+    ap.add_argument("--like-queries", type=int, default=100)
     args = ap.parse_args()
     rng = random.Random(7)
     rows: list[tuple[str, str, str, str]] = []
+    for size in [int(x) for x in args.http.split(",") if x]:
+        made = make_content(Path("unused"), size - 9, write=False)
+        sets = {
+            "ids and URLs": id_queries(rng, made, args.queries),
+            "English keywords": english_queries(rng, made, args.queries),
+            "Chinese keywords": chinese_queries(rng, made, args.queries),
+        }
+        rows += http_rows(args.dir, size, sets, reuse=args.reuse, like_queries=args.like_queries)
+        del made, sets
+    if args.http_only:
+        print_rows(rows, args)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "content"
@@ -287,7 +309,12 @@ def main() -> None:
             ("resident memory after load + index open (psutil RSS)", f"{rss:.0f} MiB", "", "")
         )
 
-    print(f"papers: {n}, repeat {args.repeat}, {args.queries} queries per kind")
+    print(f"papers: {n}")
+    print_rows(rows, args)
+
+
+def print_rows(rows: list[tuple[str, str, str, str]], args: argparse.Namespace) -> None:
+    print(f"repeat {args.repeat}, {args.queries} queries per kind")
     print("| what | median | baseline (same run) | ratio |")
     print("|---|---|---|---|")
     for row in rows:

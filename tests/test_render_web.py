@@ -75,7 +75,7 @@ def test_hostile_data_is_escaped(lang: Language) -> None:
     for title in HOSTILE_TITLES:
         assert title in text
     assert "<script>alert(1)</script>" in shown_text(paper_page)
-    assert "Abs <x> & y." in shown_text(paper_page)
+    assert "Abs <x>" not in paper_page and "Abs &lt;x&gt;" not in paper_page  # not published
     archive_text = shown_text(archive)
     assert 'A & "B"' in archive_text or "<b>标题" in archive_text
 
@@ -101,11 +101,13 @@ def test_issue_page_links_papers_and_shows_full_summaries() -> None:
 
 
 def test_paper_page() -> None:
-    paper = make_paper(7, abstract="An abstract.")
+    paper = make_paper(7, abstract="An editor's note, never published.")
     page = render_web_paper(paper, Language.ZH, issue_week="2024-W16")
     assert paper.title_en in page and paper.title_zh in page
     assert paper.summary_zh in page and paper.summary_en not in page
-    assert 'href="/issues/2024-W16"' in page and "<details>" in page
+    assert 'href="/issues/2024-W16"' in page
+    # the file's Markdown body is not published (README: "The content store")
+    assert "never published" not in page and "摘要" not in page
     for url in (paper.abs_url, paper.pdf_url, paper.hf_url):
         assert f'href="{url}"' in page
 

@@ -6,13 +6,16 @@ import logging
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import SAMPLE_CONTENT, write
 from digestbot.content import cache as cache_module
 from digestbot.content.cache import CACHE_FILE_NAME, PaperCache, default_cache_dir
+from digestbot.content.files import ContentLimits
 from digestbot.content.store import ContentStore, Snapshot
 
 GOOD = """---
@@ -51,7 +54,7 @@ def root(tmp_path: Path) -> Path:
     )
     write(dest / "papers/2024/2404.00003.md", "---\n: : :\n---\n")
     write(dest / "papers/2024/2404.99999.md", GOOD.format(id="2404.00004", status="ready"))
-    write(dest / "papers/2025/2404.09173.md", GOOD.format(id="2404.09173", status="ready"))
+    write(dest / "papers/2025/2404.08634.md", GOOD.format(id="2404.08634", status="ready"))
     write(dest / "issues/2024-W16.yaml", "papers:\n  - '2404.00001'\n  - '2404.00077'\n")
     age(*dest.rglob("*.md"))
     return dest
@@ -81,7 +84,7 @@ def test_the_report_is_the_same_with_and_without_the_cache(root: Path) -> None:
         assert snap.invalid_ids == plain.invalid_ids
         assert snap.overrides == plain.overrides
         assert snap.files == plain.files
-    assert "duplicate id 2404.09173" in "\n".join(report(second))
+    assert "duplicate id 2404.08634" in "\n".join(report(second))
 
 
 def test_only_changed_files_are_parsed_again(root: Path) -> None:
@@ -201,18 +204,44 @@ def test_unchanged_since_load_sees_edits_additions_and_overrides(root: Path) -> 
 
 
 def test_a_cache_with_the_right_key_but_broken_columns_is_rewritten(root: Path) -> None:
-    import marshal
-
     expected = report(ContentStore(root).load())
     path = default_cache_dir(root) / CACHE_FILE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = dict.fromkeys(cache_module._COLUMNS, 7)  # not lists
+    key = ContentStore(root, cache=PaperCache(path)).cache.key  # type: ignore[union-attr]
+    columns: dict[str, Any] = dict.fromkeys(cache_module._COLUMNS, 7)  # not lists
     for broken in (
         columns,
         {"path": []},
-        {**{key: [] for key in cache_module._COLUMNS}, "path": [1]},
+        {**{name: [] for name in cache_module._COLUMNS}, "path": [1]},
     ):
-        path.write_bytes(marshal.dumps((cache_module.FORMAT, cache_module.code_key(), broken)))
+        with path.open("wb") as out:
+            cache_module.write_columns(out, key, dict(broken))
         snap, cache = load(root)
         assert cache.hits == 0 and report(snap) == expected
         assert load(root)[1].misses == 0  # rewritten
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])  # cut short
+    snap, cache = load(root)
+    assert cache.hits == 0 and report(snap) == expected
+    assert load(root)[1].misses == 0
+
+
+def test_a_cache_written_under_other_size_caps_is_not_used(root: Path) -> None:
+    load(root)
+    cache = PaperCache.beside(root)
+    ContentStore(root, cache=cache, limits=ContentLimits(max_summary_chars=5)).load()
+    assert cache.hits == 0  # every file validated again under the new cap
+    assert load(root)[1].hits == 0  # and back
+
+
+def test_a_store_without_bodies_leaves_them_in_the_files(root: Path) -> None:
+    # the long-running process's store (wiring.build_store) keeps no Markdown bodies: only
+    # the summarizer reads them, through a store of its own
+    full = ContentStore(root).load()
+    assert full.papers["2404.00001"].abstract == "Body of 2404.00001."
+    for _ in range(2):  # parsed, then from the cache
+        lean = ContentStore(root, cache=PaperCache.beside(root), bodies=False).load()
+        assert report(lean) == report(full)
+        assert lean.papers == {k: replace(p, abstract="") for k, p in full.papers.items()}
+    # a store that keeps bodies does not take body-less papers from that cache
+    assert ContentStore(root, cache=PaperCache.beside(root)).load().papers == full.papers

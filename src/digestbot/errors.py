@@ -87,3 +87,7 @@ class PermanentDeliveryError(DeliveryError):
         super().__init__(message)
         self.deactivate = deactivate
         self.bounce = bounce
+
+
+class UnsafeContentFile(ContentError):
+    """A content file is not a regular file, links outside the store, or is over a size cap."""

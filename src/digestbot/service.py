@@ -294,7 +294,7 @@ class Service(EditorialDesk, FollowDesk):
         ready = snap.ready()
         path = self.index.path
         if path is not None and len(ready) >= index_child.MIN_PAPERS and len(self.index) == 0:
-            index_child.build_in_child(path, self.store.root)
+            index_child.build_in_child(path, self.store.root, self.store.limits)
             self.index.reopen()
         changed = self.index.sync(ready)
         self._synced = True

@@ -178,6 +178,13 @@ class DeliverySettings(BaseModel):
         return dt.timedelta(hours=self.retry_hours)
 
 
+class ContentSettings(BaseModel):
+    """Caps on what the content store reads: a larger file or summary is a ``path:line`` error."""
+
+    max_file_bytes: int = Field(default=1_000_000, ge=1024)
+    max_summary_chars: int = Field(default=20_000, ge=100)
+
+
 class Settings(BaseSettings):
     """digestbot's settings. Environment: ``DIGESTBOT_`` prefix, ``__`` for nesting."""
 
@@ -216,6 +223,7 @@ class Settings(BaseSettings):
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    content: ContentSettings = Field(default_factory=ContentSettings)
 
     @field_validator("timezone")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from digestbot.content.cache import PaperCache, default_cache_dir
+from digestbot.content.files import ContentLimits
 from digestbot.content.store import ContentStore
 from digestbot.db.engine import make_engine
 from digestbot.delivery.mailer import Mailer, OutboxMailer, SmtpMailer
@@ -51,8 +52,18 @@ def build_index(settings: Settings) -> SearchIndex:
         return SearchIndex()
 
 
+def content_limits(settings: Settings) -> ContentLimits:
+    """The store's size caps from ``DIGESTBOT_CONTENT__*``."""
+    return ContentLimits(settings.content.max_file_bytes, settings.content.max_summary_chars)
+
+
 def build_store(settings: Settings) -> ContentStore:
-    return ContentStore(settings.content_dir, cache=PaperCache.beside(settings.content_dir))
+    return ContentStore(
+        settings.content_dir,
+        cache=PaperCache.beside(settings.content_dir),
+        limits=content_limits(settings),
+        bodies=False,  # no command built on it reads the Markdown body
+    )
 
 
 def build_service(settings: Settings) -> Service:
@@ -84,7 +95,7 @@ def build_content_service(settings: Settings) -> Service:
     return Service(
         settings,
         engine=make_engine(settings.database_url),
-        store=ContentStore(settings.content_dir),
+        store=ContentStore(settings.content_dir, limits=content_limits(settings)),
         templates=Templates(settings.templates_dir),
         senders={},
         telegram_transport="outbox",

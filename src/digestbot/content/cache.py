@@ -27,14 +27,14 @@ import struct
 import sys
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import pydantic
 import yaml
 
 from digestbot import models
-from digestbot.content import frontmatter, schema, store
-from digestbot.content.store import ParsedFile, Problem
+from digestbot.content import files, frontmatter, schema, snapshot, store
+from digestbot.content.snapshot import ParsedFile, Problem
 from digestbot.models import Links, Paper, Status
 
 log = logging.getLogger("digestbot.content")
@@ -42,7 +42,8 @@ log = logging.getLogger("digestbot.content")
 #: Folder, inside the content directory, for derived files (this cache, the search index).
 CACHE_DIR_NAME: Final = ".cache"
 CACHE_FILE_NAME: Final = "papers.marshal"
-FORMAT: Final = "digestbot-paper-cache-2"
+FORMAT: Final = "digestbot-paper-cache-3"
+_MAGIC: Final = FORMAT.encode() + b"\n"
 RACY_SECONDS: Final = 2.0
 
 #: (st_size, st_mtime_ns, st_ctime_ns, st_ino) of a file, packed (65 bytes in memory
@@ -52,12 +53,24 @@ _STAMP = struct.Struct("<qqqQ")
 
 _STATUS = {s.value: s for s in Status}
 _NO_LINKS = Links()
-_DECODE_ERRORS = (ValueError, TypeError, EOFError, KeyError, IndexError, OverflowError)
+_DECODE_ERRORS = (
+    ValueError,
+    TypeError,
+    EOFError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    struct.error,
+)
+#: Each part of the file is one ``marshal`` blob after its length.
+_LENGTH = struct.Struct("<Q")
 
 #: The cache file's columns: one list each, one item per file, files sorted by path.
 #: Columns rather than one tuple per file: decoding then allocates each column's objects
 #: together, so the short-lived ones (ints, the lists) free whole memory pools instead of
 #: leaving holes between the strings the papers keep (~40 MB of RSS at 100,000 papers).
+#: The file is ``FORMAT`` + newline, a header blob ``(key, column names, rows)``, then one
+#: blob per column: reading or writing holds one column's bytes at a time, not the file's.
 _COLUMNS: Final = (
     "path",
     "stamp",
@@ -90,7 +103,8 @@ def default_cache_dir(content_root: Path) -> Path:
 def code_key() -> str:
     """Changes whenever the code or libraries that decide a file's outcome change."""
     digest = hashlib.blake2b(digest_size=16)
-    for module in (store, schema, frontmatter, models, sys.modules[__name__]):
+    modules = (store, snapshot, files, schema, frontmatter, models, sys.modules[__name__])
+    for module in modules:
         if module.__file__:
             digest.update(Path(module.__file__).read_bytes())
     versions = (sys.version, str(marshal.version), pydantic.VERSION, yaml.__version__)
@@ -140,6 +154,56 @@ def _encode(entries: dict[str, ParsedFile]) -> dict[str, list[Any]]:
     return columns
 
 
+class DamagedCache(ValueError):
+    """The cache file is ours but cannot be decoded (it is then rewritten)."""
+
+
+def _write_blob(out: BinaryIO, value: Any) -> None:
+    blob = marshal.dumps(value)
+    out.write(_LENGTH.pack(len(blob)))
+    out.write(blob)
+
+
+def _read_blob(src: BinaryIO, size: int) -> Any:
+    (length,) = _LENGTH.unpack(src.read(_LENGTH.size))
+    if length > size - src.tell():
+        raise DamagedCache("a part is longer than the rest of the file")
+    blob = src.read(length)
+    return marshal.loads(blob)
+
+
+def write_columns(out: BinaryIO, key: str, columns: dict[str, list[Any]]) -> None:
+    """Write ``columns`` (emptied as it goes: each is freed once written) under ``key``."""
+    paths = columns.get("path")
+    rows = len(paths) if isinstance(paths, list) else 0
+    out.write(_MAGIC)
+    _write_blob(out, (key, tuple(columns), rows))
+    for name in list(columns):
+        _write_blob(out, columns.pop(name))
+
+
+def read_columns(src: BinaryIO, key: str) -> dict[str, list[Any]] | None:
+    """The columns of a cache file written under ``key``; None when it was written by
+    another version or under another key; DamagedCache (or a decode error) when broken."""
+    size = os.fstat(src.fileno()).st_size
+    if src.read(len(_MAGIC)) != _MAGIC:
+        if size == 0 or src.tell() < len(_MAGIC):
+            raise DamagedCache("too short")
+        return None
+    their_key, names, rows = _read_blob(src, size)
+    if their_key != key:
+        return None
+    if tuple(names) != _COLUMNS or not isinstance(rows, int):
+        raise DamagedCache("other columns")
+    columns: dict[str, list[Any]] = {}
+    for name in _COLUMNS:
+        column = _read_blob(src, size)
+        if not isinstance(column, list) or len(column) != rows:
+            raise DamagedCache(f"column {name} is not a list of {rows}")
+        columns[name] = column
+    return columns
+
+
 def _decode(path: Path, columns: dict[str, list[Any]], i: int) -> ParsedFile:
     c = columns
     paper = None
@@ -183,6 +247,8 @@ class PaperCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: What else decides a file's outcome (the store's size caps); part of the key.
+        self.variant = ""
         # Columns read from disk: used by the first load only, then dropped.
         self._columns: dict[str, list[Any]] | None = None
         # What the last load saw, as live objects shared with its Snapshot: later loads
@@ -203,28 +269,21 @@ class PaperCache:
 
     def _read(self) -> dict[str, list[Any]]:
         try:
-            data = self.path.read_bytes()
+            with self.path.open("rb") as src:
+                return read_columns(src, self.key) or {}
         except FileNotFoundError:
             return {}
         except OSError as exc:
             log.warning("paper cache %s unreadable, parsing every file: %s", self.path, exc)
             return {}
-        try:
-            fmt, key, columns = marshal.loads(data)
-        except _DECODE_ERRORS:
+        except _DECODE_ERRORS:  # DamagedCache is a ValueError
             log.warning("paper cache %s is damaged; it will be rewritten", self.path)
             return {}
-        del data
-        if fmt != FORMAT or key != code_key() or not isinstance(columns, dict):
-            return {}
-        if (
-            set(columns) != set(_COLUMNS)
-            or not all(isinstance(v, list) for v in columns.values())
-            or len({len(v) for v in columns.values()}) != 1
-        ):
-            log.warning("paper cache %s is damaged; it will be rewritten", self.path)
-            return {}
-        return columns
+
+    @property
+    def key(self) -> str:
+        """The code's key and the store's caps: a file written under another is ignored."""
+        return f"{code_key()}:{self.variant}"
 
     def lookup(self, path: str) -> tuple[ParsedFile | None, Stamp]:
         """The cached outcome for ``path`` if the file is unchanged, and its current stamp."""
@@ -297,11 +356,12 @@ class PaperCache:
         if not self._dirty and len(fresh) == previous:
             return
         self._dirty = False
-        data = marshal.dumps((FORMAT, code_key(), _encode(fresh)))
+        columns = _encode(fresh)
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
+            with tmp.open("wb") as out:
+                write_columns(out, self.key, columns)
             os.replace(tmp, self.path)
             self._written = True
         except OSError as exc:

@@ -7,115 +7,39 @@ import datetime as dt
 import gc
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
 
-from digestbot.content import frontmatter
+from digestbot.content import files, frontmatter
+from digestbot.content.files import ContentLimits
 from digestbot.content.schema import OverrideFile, PaperFile
-from digestbot.errors import WeekError
+from digestbot.content.snapshot import ParsedFile, PathMap, Problem, Snapshot
+from digestbot.errors import UnsafeContentFile, WeekError
 from digestbot.models import IssueOverride, Links, Paper, Status
 from digestbot.weeks import Week
 
 if TYPE_CHECKING:
     from digestbot.content.cache import PaperCache
-    from digestbot.topics import Topic, TopicMatcher
+    from digestbot.topics import TopicMatcher
+
+# Problem, Snapshot, ParsedFile and PathMap live in content/snapshot.py; importers of this
+# module get them here too.
+__all__ = [
+    "MACHINE_FIELDS",
+    "ContentStore",
+    "ParsedFile",
+    "PathMap",
+    "Problem",
+    "Snapshot",
+    "trim_heap",
+]
 
 #: Fields importers own and may refresh on re-import; everything else belongs to editors.
 MACHINE_FIELDS = frozenset({"score", "links"})
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with one file, reported as ``path:line: field: message``."""
-
-    path: Path
-    line: int
-    field: str
-    message: str
-    severity: str = "error"
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.field}: {self.message}"
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedFile:
-    """What one paper file says on its own: its paper, or its problems (what the cache keeps)."""
-
-    paper: Paper | None = None
-    id_line: int = 1
-    problems: tuple[Problem, ...] = ()
-    invalid_id: str | None = None
-    stamp: bytes | None = None
-    """The file's stat when it was read (set by the parse cache, which compares it)."""
-
-
-class PathMap(Mapping[str, Path]):
-    """Paper id → file, kept as strings (a Path per paper would cost ~400 bytes each)."""
-
-    __slots__ = ("_names",)
-
-    def __init__(self) -> None:
-        self._names: dict[str, str] = {}
-
-    def __getitem__(self, arxiv_id: str) -> Path:
-        return Path(self._names[arxiv_id])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def __contains__(self, arxiv_id: object) -> bool:
-        return arxiv_id in self._names
-
-    def set(self, arxiv_id: str, name: str) -> None:
-        self._names[arxiv_id] = name
-
-
-@dataclass(slots=True)
-class Snapshot:
-    """Everything the store held at one load: valid papers, overrides, and what was wrong."""
-
-    papers: dict[str, Paper] = field(default_factory=dict)
-    paths: PathMap = field(default_factory=lambda: PathMap())
-    overrides: dict[Week, IssueOverride] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    invalid_ids: dict[str, Path] = field(default_factory=dict)
-    files: int = 0
-    topics: tuple[Topic, ...] = ()
-    """The topic list of ``topics.yaml`` (those entries that validated)."""
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity != "error"]
-
-    def ready(self) -> dict[str, Paper]:
-        """The papers that may be published and searched (drafts left out)."""
-        return {k: p for k, p in self.papers.items() if p.status is Status.READY}
-
-    def problems_for(self, arxiv_ids: Iterable[str]) -> list[str]:
-        """Why each of these papers cannot be published (draft, invalid, missing)."""
-        out = []
-        for pid in arxiv_ids:
-            paper = self.papers.get(pid)
-            if pid in self.invalid_ids:
-                out.append(f"{pid}: its file {self.invalid_ids[pid]} does not validate")
-            elif paper is None:
-                out.append(f"{pid}: no such paper in the content store")
-            elif paper.status is not Status.READY:
-                out.append(f"{pid}: status is draft (set status: ready in {self.paths[pid]})")
-        return out
 
 
 def _paper_from(model: PaperFile, body: str) -> Paper:
@@ -151,9 +75,22 @@ def _describe(err: Mapping[str, Any]) -> tuple[str, str]:
 class ContentStore:
     """Paper files under ``<root>/papers/<year>/<id>.md`` and overrides under ``<root>/issues``."""
 
-    def __init__(self, root: Path, *, cache: PaperCache | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        cache: PaperCache | None = None,
+        limits: ContentLimits | None = None,
+        bodies: bool = True,
+    ) -> None:
         self.root = root
+        self.limits = limits or ContentLimits()
+        #: Whether papers keep their file's Markdown body (``Paper.abstract``): only the
+        #: summarizer reads it, so the long-running process's store leaves it in the file.
+        self.bodies = bodies
         self.cache = cache
+        if cache is not None:
+            cache.variant = f"{self.limits.key}/{'bodies' if bodies else 'no bodies'}"
         self._override_stamps: list[tuple[str, float, int]] | None = None
         self._matcher: tuple[list[tuple[str, float, int]], TopicMatcher] | None = None
 
@@ -173,8 +110,8 @@ class ContentStore:
         if not self.papers_dir.is_dir():
             return []
         names: list[str] = []
-        for dirpath, _dirs, files in os.walk(self.papers_dir):
-            names.extend(os.path.join(dirpath, n) for n in files if n.endswith(".md"))
+        for dirpath, _dirs, names_here in os.walk(self.papers_dir):
+            names.extend(os.path.join(dirpath, n) for n in names_here if n.endswith(".md"))
         names.sort()
         return names
 
@@ -249,14 +186,41 @@ class ContentStore:
 
     def _load_papers(self) -> Snapshot:
         snap = Snapshot()
+        duplicates: dict[str, list[tuple[str, int]]] = {}
         for name in self._paper_files():
             snap.files += 1
-            self._load_paper(name, snap)
+            self._load_paper(name, snap, duplicates)
         if self.cache is not None:
             self.cache.save()
+        for arxiv_id, holders in duplicates.items():
+            self._refuse_duplicate(arxiv_id, holders, snap)
         return snap
 
-    def _load_paper(self, name: str, snap: Snapshot) -> None:
+    def _refuse_duplicate(
+        self, arxiv_id: str, later: list[tuple[str, int]], snap: Snapshot
+    ) -> None:
+        """Two or more files hold one id: an error on each, naming the others; none served
+        (which one is right is the editor's call, not the file system's order)."""
+        first = str(snap.paths[arxiv_id])
+        holders = [(first, self._parse_paper(Path(first)).id_line), *later]
+        del snap.papers[arxiv_id]
+        snap.paths.discard(arxiv_id)
+        snap.invalid_ids[arxiv_id] = Path(first)
+        for name, line in holders:
+            others = ", ".join(other for other, _ in holders if other != name)
+            snap.problems.append(
+                Problem(
+                    Path(name),
+                    line,
+                    "arxiv_id",
+                    f"duplicate id {arxiv_id}: also in {others}; keep one file "
+                    "(neither is published or shown until then)",
+                )
+            )
+
+    def _load_paper(
+        self, name: str, snap: Snapshot, duplicates: dict[str, list[tuple[str, int]]]
+    ) -> None:
         cached, stamp = (None, None) if self.cache is None else self.cache.lookup(name)
         parsed = cached or self._parse_paper(Path(name))
         if cached is None and self.cache is not None:
@@ -268,15 +232,7 @@ class ContentStore:
         if model is None:
             return
         if model.arxiv_id in snap.papers:
-            first = snap.paths[model.arxiv_id]
-            snap.problems.append(
-                Problem(
-                    Path(name),
-                    parsed.id_line,
-                    "arxiv_id",
-                    f"duplicate id {model.arxiv_id}: also in {first}; keep one file",
-                )
-            )
+            duplicates.setdefault(model.arxiv_id, []).append((name, parsed.id_line))
             return
         snap.papers[model.arxiv_id] = model
         snap.paths.set(model.arxiv_id, name)
@@ -284,7 +240,9 @@ class ContentStore:
     def _parse_paper(self, path: Path) -> ParsedFile:
         """Read and validate one paper file, on its own (duplicates are checked by the caller)."""
         try:
-            text = path.read_text(encoding="utf-8")
+            text = self._read(path)
+        except UnsafeContentFile as exc:
+            return ParsedFile(problems=(Problem(path, 1, "file", str(exc)),))
         except (OSError, UnicodeDecodeError) as exc:
             return ParsedFile(problems=(Problem(path, 1, "file", f"cannot read: {exc}"),))
         try:
@@ -311,7 +269,31 @@ class ContentStore:
                 f"{model.arxiv_id} does not match the file name: rename it to {expected}.md",
             )
             return ParsedFile(problems=(problem,), invalid_id=model.arxiv_id)
-        return ParsedFile(_paper_from(model, doc.body), doc.line_of("arxiv_id"))
+        too_long = self._long_summaries(path, model, doc)
+        if too_long:
+            return ParsedFile(problems=too_long, invalid_id=model.arxiv_id)
+        body = doc.body if self.bodies else ""
+        return ParsedFile(_paper_from(model, body), doc.line_of("arxiv_id"))
+
+    def _read(self, path: Path) -> str:
+        """A content file's text: a regular file inside the store, under the size cap."""
+        return files.read_text(path, root=self.root, max_bytes=self.limits.max_file_bytes)
+
+    def _long_summaries(
+        self, path: Path, model: PaperFile, doc: frontmatter.Document
+    ) -> tuple[Problem, ...]:
+        cap = self.limits.max_summary_chars
+        return tuple(
+            Problem(
+                path,
+                doc.line_of(name),
+                name,
+                f"{len(text):,} characters, over the cap of {cap:,}: shorten it "
+                "(or raise DIGESTBOT_CONTENT__MAX_SUMMARY_CHARS)",
+            )
+            for name, text in (("summary_en", model.summary_en), ("summary_zh", model.summary_zh))
+            if len(text) > cap
+        )
 
     def _load_override(self, path: Path, snap: Snapshot) -> None:
         try:
@@ -322,8 +304,11 @@ class ContentStore:
             )
             return
         try:
-            text = path.read_text(encoding="utf-8")
+            text = self._read(path)
             data = yaml.safe_load(text) or {}
+        except UnsafeContentFile as exc:
+            snap.problems.append(Problem(path, 1, "file", str(exc)))
+            return
         except (OSError, UnicodeDecodeError) as exc:
             snap.problems.append(Problem(path, 1, "file", f"cannot read: {exc}"))
             return
@@ -367,7 +352,13 @@ class ContentStore:
     # -- writing (importers, summarizer) --------------------------------------------------
 
     def read_meta(self, path: Path) -> tuple[dict[str, Any], str]:
-        doc = frontmatter.parse(path.read_text(encoding="utf-8"))
+        """A file's front matter and body, for importers and the summarizer to update;
+        UnsafeContentFile (naming the file) when the store would refuse to read it."""
+        try:
+            text = self._read(path)
+        except UnsafeContentFile as exc:
+            raise UnsafeContentFile(f"{path}: {exc}") from None
+        doc = frontmatter.parse(text)
         return doc.meta, doc.body
 
     def write_meta(self, path: Path, meta: dict[str, Any], body: str = "") -> None:

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 from digestbot.models import Issue, Language, Paper
 from digestbot.render.context import base_context, issue_context, paper_view
 from digestbot.render.templates import Templates, default_templates
-from digestbot.render.text import normalize_whitespace, paragraphs, shorten
+from digestbot.render.text import normalize_whitespace, shorten
 from digestbot.weeks import TITLE_EN, TITLE_ZH
 
 __all__ = [
@@ -219,13 +219,13 @@ def render_web_paper(
     extra: Mapping[str, Any] | None = None,
 ) -> str:
     """The paper page ``/papers/<arxiv id>``: titles, authors, whole summaries, links,
-    tags, the abstract (folded), and a link back to ``issue_week`` when given."""
+    tags, and a link back to ``issue_week`` when given. The file's Markdown body (the
+    abstract, an editor's notes) is not shown: it is not published anywhere."""
     tpl = templates if templates is not None else default_templates()
     ctx = {**(extra or {}), **base_context(lang, public_url)}
     ctx.update(
         p=paper_view(paper, lang),
         issue_week=issue_week,
-        abstract_paragraphs=paragraphs(paper.abstract),
     )
     return tpl.render("web/paper.html.j2", **_with_defaults(ctx, public_url))
 

@@ -5,8 +5,9 @@ Building the index of 100,000 papers allocates ~350 MB of short-lived Python obj
 builds an empty index of a large store in a spawned child instead: the child loads the
 store (from the parse cache the parent just wrote), writes the index file and exits; the
 parent reopens the file and syncs what changed in between. The child is
-``python -m digestbot.search.index_child INDEX CONTENT`` (a fresh interpreter: nothing of
-the parent's main module, threads or loop is carried over).
+``python -m digestbot.search.index_child INDEX CONTENT MAX_FILE_BYTES MAX_SUMMARY_CHARS``
+(a fresh interpreter: nothing of the parent's main module, threads or loop is carried
+over; the caps are the parent's, so both share one parse cache).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from digestbot.content.cache import PaperCache
+from digestbot.content.files import ContentLimits
 from digestbot.content.store import ContentStore
 from digestbot.errors import DigestbotError
 from digestbot.search.index import SearchIndex
@@ -28,18 +30,28 @@ class IndexBuildError(DigestbotError):
     """The child that builds the search index failed."""
 
 
-def _build(index_path: str, content_root: str) -> None:
+def _build(index_path: str, content_root: str, max_file_bytes: str, max_summary_chars: str) -> None:
     root = Path(content_root)
-    snap = ContentStore(root, cache=PaperCache.beside(root)).load()
+    limits = ContentLimits(int(max_file_bytes), int(max_summary_chars))
+    store = ContentStore(root, cache=PaperCache.beside(root), limits=limits, bodies=False)
+    snap = store.load()
     ready = snap.ready()
     with SearchIndex(Path(index_path)) as index:
         index.sync(ready)
 
 
-def build_in_child(index_path: Path, content_root: Path, timeout: float = 3600.0) -> None:
-    """Build the index file at ``index_path`` for the store at ``content_root``; wait."""
+def build_in_child(
+    index_path: Path,
+    content_root: Path,
+    limits: ContentLimits | None = None,
+    timeout: float = 3600.0,
+) -> None:
+    """Build the index file at ``index_path`` for the store at ``content_root`` (read with
+    ``limits``, the parent's, so the child shares its parse cache); wait."""
     module = "digestbot.search.index_child"
+    caps = limits or ContentLimits()
     command = [sys.executable, "-m", module, str(index_path), str(content_root)]
+    command += [str(caps.max_file_bytes), str(caps.max_summary_chars)]
     try:
         done = subprocess.run(command, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -52,4 +64,4 @@ def build_in_child(index_path: Path, content_root: Path, timeout: float = 3600.0
 
 
 if __name__ == "__main__":
-    _build(sys.argv[1], sys.argv[2])
+    _build(*sys.argv[1:5])
