@@ -171,6 +171,25 @@ async def test_a_long_unsubscribe_url_stays_one_literal_link_on_the_wire(sink: S
     assert got.message["List-Unsubscribe"] == f"<{long_link}>"
 
 
+async def test_the_bytes_arrive_as_written_including_lines_that_start_with_a_dot(
+    sink: SmtpSink,
+) -> None:
+    # the sender dot-stuffs our CRLF bytes itself and writes them to DATA as they are;
+    # the server must get back exactly what we wrote, dots and all
+    body = b".\r\n..\r\n.leading dot\r\n..two dots\r\nmid . dot\r\n. \r\n.\r\nend\r\n"
+    messages = [
+        b"From: digest@example.org\r\nTo: ann@example.com\r\nSubject: dots\r\n\r\n" + body,
+        b".From a dot on the very first line\r\n\r\n" + body,
+        b"Subject: umlauts\r\n\r\n" + "Grüße .\r\n.尾\r\n".encode(),
+    ]
+    async with running(sink.settings()) as sender:
+        for message in messages:
+            await sender.send(message, "ann@example.com")
+    got = sink.wait_for(len(messages))
+    assert [m.data for m in got] == messages
+    assert [m.rcpt_tos for m in got] == [("ann@example.com",)] * len(messages)
+
+
 async def test_the_pool_reuses_its_connections(sink: SmtpSink) -> None:
     content = content_for()
     async with running(sink.settings(connections=2)) as sender:
