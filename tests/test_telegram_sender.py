@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from digestbot.delivery.ledger import Delivery
-from digestbot.delivery.ratelimit import GLOBAL, RateLimiter, TokenBucket, chat_kind
+from digestbot.delivery.ratelimit import GLOBAL, RateLimiter, chat_kind
 from digestbot.delivery.senders import Content, Job, LeaseLost, RenderOptions
 from digestbot.delivery.telegram import TelegramSender
 from digestbot.errors import PermanentDeliveryError, SettingsError, TransientDeliveryError
@@ -65,32 +66,29 @@ def virtual_time() -> Iterator[Callable[[], float]]:
 
 @dataclass
 class SimulatedTelegram:
-    """Telegram's flood control as the fake enforces it: token buckets per scope."""
+    """Telegram's flood control counted strictly, as the stand-in does: at most ``limit``
+    requests in any sliding ``window`` seconds, globally and per chat."""
 
     clock: Callable[[], float]
-    limits: RateLimits = field(default_factory=RateLimits)
     accepted: list[tuple[float, str]] = field(default_factory=list)
     refused: list[tuple[float, str]] = field(default_factory=list)
-    _global: TokenBucket | None = None
-    _chats: dict[str, TokenBucket] = field(default_factory=dict)
+    _seen: dict[str, deque[float]] = field(default_factory=dict)
 
     def send(self, chat: str) -> bool:
         now = self.clock()
-        lim = self.limits
-        if self._global is None:
-            self._global = TokenBucket(lim.global_rate, lim.global_burst, now)
-        bucket = self._chats.get(chat)
-        if bucket is None:
-            if chat_kind(chat) == "private":
-                bucket = TokenBucket(lim.private_rate, lim.private_burst, now)
-            else:
-                bucket = TokenBucket(lim.group_rate, lim.group_burst, now)
-            self._chats[chat] = bucket
-        if self._global.wait_time(now) > 0 or bucket.wait_time(now) > 0:
-            self.refused.append((now, chat))
-            return False
-        self._global.take(now)
-        bucket.take(now)
+        scopes = {
+            "global": (30, 1.0),
+            chat: (1, 1.0) if chat_kind(chat) == "private" else (20, 60.0),
+        }
+        for scope, (limit, window) in scopes.items():
+            seen = self._seen.setdefault(scope, deque())
+            while seen and seen[0] <= now - window:
+                seen.popleft()
+            if len(seen) >= limit:
+                self.refused.append((now, chat))
+                return False
+        for scope in scopes:
+            self._seen[scope].append(now)
         self.accepted.append((now, chat))
         return True
 
@@ -112,8 +110,8 @@ async def test_global_pace_reaches_the_limit_without_a_single_429() -> None:
         async def worker() -> None:
             while len(server.accepted) + len(server.refused) < 1500:
                 chat = str(next(chats))
-                await limiter.acquire(chat, "private")
-                server.send(chat)
+                async with limiter.sending(chat, "private"):
+                    server.send(chat)
 
         await asyncio.gather(*(worker() for _ in range(64)))
         await limiter.close()
@@ -135,15 +133,15 @@ async def test_bot_replies_go_ahead_of_a_broadcast_and_share_its_limit() -> None
         async def broadcast() -> None:
             while len(server.accepted) < 600:
                 chat = str(next(chats))
-                await limiter.acquire(chat, "private")
-                server.send(chat)
+                async with limiter.sending(chat, "private"):
+                    server.send(chat)
 
         async def user_asks() -> None:
             await asyncio.sleep(5.0)  # the broadcast's queue is full by now
             asked = clock()
-            await limiter.acquire_reply()
-            replied.append(clock() - asked)
-            server.send("424242")
+            async with limiter.replying():
+                replied.append(clock() - asked)
+                server.send("424242")
 
         await asyncio.gather(*(broadcast() for _ in range(64)), user_asks())
         await limiter.close()
@@ -154,7 +152,8 @@ async def test_bot_replies_go_ahead_of_a_broadcast_and_share_its_limit() -> None
 
 
 async def test_jittered_arrivals_stay_inside_the_servers_burst() -> None:
-    """Requests reach the server 0-200 ms after the grant, out of order: no 429."""
+    """Requests reach the server 0-200 ms after the grant, out of order: no 429 from a
+    server that counts sliding windows strictly."""
     rng = random.Random(7)
     with virtual_time() as clock:
         server = SimulatedTelegram(clock)
@@ -162,9 +161,10 @@ async def test_jittered_arrivals_stay_inside_the_servers_burst() -> None:
 
         async def one(chat: str) -> None:
             for _ in range(3):
-                await limiter.acquire(chat)
-                await asyncio.sleep(rng.uniform(0.0, 0.2))
-                assert server.send(chat)
+                async with limiter.sending(chat):
+                    await asyncio.sleep(rng.uniform(0.0, 0.2))
+                    assert server.send(chat)
+                    await asyncio.sleep(rng.uniform(0.0, 0.1))  # the answer comes back
 
         chats = [str(n) for n in range(1, 301)] + [str(-100 - n) for n in range(10)]
         sem = asyncio.Semaphore(64)
@@ -187,8 +187,8 @@ async def test_group_and_private_scopes_keep_their_own_limits() -> None:
         async def burst(chat: str, n: int) -> list[float]:
             times = []
             for _ in range(n):
-                await limiter.acquire(chat)
-                assert server.send(chat), chat
+                async with limiter.sending(chat):
+                    assert server.send(chat), chat
                 times.append(clock())
             return times
 
@@ -196,11 +196,12 @@ async def test_group_and_private_scopes_keep_their_own_limits() -> None:
         private = await burst("42", 6)
         await limiter.close()
     start = group[0]
-    # 10 at once (as fast as the global pace lets them), then one every 3 s: 20 a minute
-    assert group[9] - start <= 7 / 30 + 0.01
-    assert 3.0 * 29 - 0.01 <= group[-1] - start <= 3.0 * 30 + 0.01
+    # 20 at the global pace, then the next 20 a minute (and a margin) after the first
+    assert group[19] - start <= 19 / 30 + 0.01
+    assert 60.0 < group[20] - start <= 60.02
+    assert group[39] - group[20] <= 19 / 30 + 0.01
     gaps = [b - a for a, b in itertools.pairwise(private)]
-    assert all(0.999 <= g <= 1.01 for g in gaps), gaps
+    assert all(1.0 < g <= 1.01 for g in gaps), gaps
 
 
 async def test_penalized_chat_waits_alone_and_global_penalty_pauses_everyone() -> None:
@@ -237,15 +238,15 @@ async def test_chats_waiting_on_their_own_scope_do_not_starve_others() -> None:
         flowing: list[float] = []
 
         async def blocked_one(chat: str) -> float:
-            await limiter.acquire(chat)
-            assert server.send(chat)
+            async with limiter.sending(chat):
+                assert server.send(chat)
             return clock() - t0
 
         async def stream() -> None:
             for n in range(240):
                 chat = str(5000 + n)
-                await limiter.acquire(chat)
-                assert server.send(chat)
+                async with limiter.sending(chat):
+                    assert server.send(chat)
                 flowing.append(clock() - t0)
 
         _, late = await asyncio.gather(stream(), asyncio.gather(*(blocked_one(c) for c in blocked)))
@@ -284,14 +285,14 @@ async def test_cancelled_waiters_do_not_jam_the_queue() -> None:
         for task in waiting[:4]:
             task.cancel()
         await asyncio.gather(*waiting[:4], return_exceptions=True)
-        await asyncio.wait_for(waiting[4], timeout=1.0)
-        await asyncio.wait_for(limiter.acquire("99"), timeout=1.0)
+        await asyncio.wait_for(waiting[4], timeout=1.1)  # 2 a second: the third at 1.005 s
+        await asyncio.wait_for(limiter.acquire("99"), timeout=1.1)
         await limiter.close()
 
 
 async def test_scopes_of_idle_chats_are_forgotten() -> None:
     with virtual_time() as clock:
-        limiter = RateLimiter(1000.0, 20.0, 1.0, global_burst=1000.0, clock=clock)
+        limiter = RateLimiter(1000.0, 20.0, 1.0, clock=clock)
         for n in range(5000):
             await limiter.acquire(str(n))
         await asyncio.sleep(61)
@@ -573,7 +574,9 @@ async def test_many_private_chats_at_the_global_limit() -> None:
         times = sorted(m.sent_at for m in tg.all_messages())
         assert len(times) == 120
         rate = steady_rate(times, skip=5)
-        assert rate >= 0.93 * 30, (rate, elapsed)
+        # strict pacing counts each message until its answer came, so every round trip
+        # (~10 ms here, far more on a loaded machine) costs a little of the 30/s
+        assert rate >= 0.8 * 30, (rate, elapsed)
 
 
 async def test_publish_through_the_service(env: Path) -> None:

@@ -54,10 +54,12 @@ class SharedLimiter(BaseRateLimiter[None]):
         chat_id = data.get("chat_id")
         attempt = 0
         while True:
-            if chat_id is not None:
-                await self.limiter.acquire_reply()
             try:
-                return await callback(*args, **kwargs)
+                if chat_id is None:
+                    return await callback(*args, **kwargs)
+                # counted from its grant until Telegram answered (see RateLimiter.replying)
+                async with self.limiter.replying():
+                    return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 if chat_id is None or attempt >= self.max_retries:
                     raise
