@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from digestbot.db.engine import make_engine, upgrade
 from digestbot.delivery.ledger import Ledger
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
+from digestbot.subscribers import Subscribers
 
 
 def issue(week: str) -> Issue:
@@ -140,3 +141,28 @@ async def test_planning_holds_one_chunk_not_the_list(engine: AsyncEngine) -> Non
     # planning the same stream again adds nothing
     await ledger.plan(issue("2024-W16"), readers(40_000), frozenset({"email"}))
     assert (await ledger.counts())[("email", "pending")] == 44_000
+
+
+async def test_a_plan_streamed_from_the_subscriber_list_holds_one_batch(
+    engine: AsyncEngine,
+) -> None:
+    subs = Subscribers(engine)
+
+    async def peak_while_planning(week: str) -> int:
+        tracemalloc.start()
+        try:
+            stream = ((d, "smtp") async for d in subs.stream_active(Channel.EMAIL))
+            await Ledger(engine).plan(issue(week), stream, frozenset({"email"}))
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    await subs.import_csv("email,lang\n" + "".join(f"a{i}@example.com,en\n" for i in range(2_000)))
+    small = await peak_while_planning("2024-W15")
+    await subs.import_csv("email,lang\n" + "".join(f"b{i}@example.com,zh\n" for i in range(18_000)))
+    large = await peak_while_planning("2024-W16")
+    assert large < 2 * small, (small, large)
+    # every active subscriber planned once, in the subscriber's language
+    assert [d async for d in subs.stream_active(Channel.EMAIL)] == await subs.active(Channel.EMAIL)
+    counts = await Ledger(engine).counts()
+    assert counts[("email", "pending")] == 2_000 + 20_000
