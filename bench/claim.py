@@ -1,7 +1,7 @@
 """Ledger bench: plan time per 100k rows and claim time per batch, at any list size.
 
 Run: python bench/claim.py [--sizes 10000 100000 1000000] [--batch 256] [--no-postgres]
-                           [--pg-database NAME]
+                           [--no-sqlite] [--pg-database NAME]
 
 Each (database, size) runs in a fresh child process: plan ``size`` email rows from a
 stream of destinations (``Ledger.plan``, as the publisher's plan does, ANALYZE included on
@@ -116,13 +116,14 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--batch", type=int, default=256, help="rows per claim (the drain's window)")
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--no-sqlite", action="store_true")
     ap.add_argument("--pg-server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--pg-database", default="digestbot_bench", help="created if missing")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="digestbot-claim-"))
     pg = None if args.no_postgres else ensure_database(args.pg_server, args.pg_database)
     print(f"== plan and claim: sizes {args.sizes}, {args.batch} rows per claim ==")
-    for db in ["sqlite"] + (["postgres"] if pg else []):
+    for db in ([] if args.no_sqlite else ["sqlite"]) + (["postgres"] if pg else []):
         for size in args.sizes:
             if db == "sqlite":
                 url = f"sqlite:///{work / f'claim-{size}.db'}"

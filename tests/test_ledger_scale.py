@@ -163,6 +163,9 @@ async def test_a_plan_streamed_from_the_subscriber_list_holds_one_batch(
     large = await peak_while_planning("2024-W16")
     assert large < 2 * small, (small, large)
     # every active subscriber planned once, in the subscriber's language
-    assert [d async for d in subs.stream_active(Channel.EMAIL)] == await subs.active(Channel.EMAIL)
+    streamed = [(d.address, d.lang) async for d in subs.stream_active(Channel.EMAIL)]
+    assert streamed == [(f"a{i}@example.com", Language.EN) for i in range(2_000)] + [
+        (f"b{i}@example.com", Language.ZH) for i in range(18_000)
+    ]
     counts = await Ledger(engine).counts()
     assert counts[("email", "pending")] == 2_000 + 20_000

@@ -225,6 +225,8 @@ class Subscribers:
         return result.rowcount > 0
 
     async def active(self, channel: Channel | None = None) -> list[Destination]:
+        if channel is not None:  # built while reading, without a list of rows beside it
+            return [d async for d in self.stream_active(channel)]
         q = (
             select(
                 subscribers.c.id, subscribers.c.channel, subscribers.c.address, subscribers.c.lang
