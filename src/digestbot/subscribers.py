@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -221,6 +221,8 @@ class Subscribers:
         return result.rowcount > 0
 
     async def active(self, channel: Channel | None = None) -> list[Destination]:
+        if channel is not None:  # built while reading, without a list of rows beside it
+            return [d async for d in self.stream_active(channel)]
         q = (
             select(
                 subscribers.c.id, subscribers.c.channel, subscribers.c.address, subscribers.c.lang
@@ -233,6 +235,23 @@ class Subscribers:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
         return [Destination(Channel(r[1]), r[2], Language(r[3]), r[0]) for r in rows]
+
+    async def stream_active(
+        self, channel: Channel, *, batch: int = 2000
+    ) -> AsyncIterator[Destination]:
+        """:meth:`active` for one channel, read ``batch`` rows at a time: a plan can take
+        a list of any size through it with the memory of one batch."""
+        q = (
+            select(subscribers.c.id, subscribers.c.address, subscribers.c.lang)
+            .where(subscribers.c.status == ACTIVE, subscribers.c.channel == channel.value)
+            .order_by(subscribers.c.id)
+            .execution_options(yield_per=batch)
+        )
+        async with self.engine.connect() as conn:
+            result = await conn.stream(q)
+            async for rows in result.partitions(batch):
+                for r in rows:
+                    yield Destination(channel, r[1], Language(r[2]), r[0])
 
     async def list(self, channel: Channel | None = None) -> list[Subscriber]:
         q = select(subscribers).order_by(subscribers.c.channel, subscribers.c.address)

@@ -82,12 +82,13 @@ class SharedLimiter(BaseRateLimiter[None]):
         paced = chat_id is not None and endpoint in PACED_ENDPOINTS
         attempt = 0
         while True:
-            if paced:
-                await self.limiter.acquire_reply(chat_id)
-            elif chat_id is not None:
-                await self.limiter.acquire_reply()
             try:
-                return await callback(*args, **kwargs)
+                if chat_id is None:
+                    return await callback(*args, **kwargs)
+                # counted from its grant until Telegram answered (see RateLimiter.replying);
+                # a new message also keeps its chat's window
+                async with self.limiter.replying(chat_id if paced else None):
+                    return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 if chat_id is None:
                     raise

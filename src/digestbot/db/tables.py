@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -98,6 +99,23 @@ deliveries = Table(
     UniqueConstraint("issue_id", "channel", "address", name="uq_deliveries_issue_destination"),
     Index("ix_deliveries_drain", "issue_id", "status", "next_attempt_at"),
 )
+
+UNFINISHED = deliveries.c.status.in_([literal_column("'pending'"), literal_column("'sending'")])
+"""Rows still to send. Literals, not parameters: a query must repeat a partial index's
+condition as written for SQLite's and PostgreSQL's planners to use that index."""
+
+Index(
+    "ix_deliveries_unfinished",
+    deliveries.c.issue_id,
+    deliveries.c.next_attempt_at,
+    deliveries.c.id,
+    sqlite_where=UNFINISHED,
+    postgresql_where=UNFINISHED,
+)
+"""The claim's index: an issue's unfinished rows in the order they fall due, so a claim
+reads about one batch of index entries whatever the list's size (sent rows leave it). No
+other index gives that order, so PostgreSQL can't prefer the primary key with a filter,
+which read every sent row again when its statistics still said "all pending"."""
 
 chat_migrations = Table(
     "chat_migrations",

@@ -1,18 +1,26 @@
-"""Telegram's flood limits kept on our side: one paced global bucket, one bucket per chat.
+"""Telegram's flood limits kept on our side, strictly: never more than the limit in any
+sliding window, globally and per chat, as the server counts them.
 
 Telegram allows about 30 messages a second overall, 20 a minute into one group or
-channel and about one a second into one private chat. :class:`RateLimiter` keeps all
-three without waiting to be told by a 429:
+channel and about one a second into one private chat, and counts requests as they
+arrive. :class:`RateLimiter` keeps all three without waiting to be told by a 429:
 
-- every chat has a token bucket of its own (its *scope*); a sender for that chat waits
-  for it alone, so a slow or penalised chat never holds anybody else up;
-- only then does it queue for the global bucket. The global queue is FIFO and served by
-  one dispatcher at exactly the configured rate with a small burst, so chats still
-  waiting on their own scope never take global tokens, and the pacing stays inside a
-  server-side bucket of the same rate whose burst is larger than ours;
-- a chat's bucket is charged when the global token is granted, i.e. when the message
-  really leaves, so a message delayed by the global queue can't be followed too closely
-  by the chat's next one.
+- each scope (the bot as a whole, and every chat) is a sliding window of ``limit``
+  messages per ``window`` seconds. A message holds a :class:`Permit` from its grant until
+  ``window + margin`` seconds after its send *completed*: the server saw it at some moment
+  in between, which is all we can know. A new message may start only while fewer than
+  ``limit`` permits are held. Scheduling on completion, not on the grant, is what keeps
+  the limit when the CPU is busy: a send that starts late after its grant, or an answer
+  read late, only makes us wait longer, and a stall never releases a burst (a token
+  bucket refills during a stall and then lets its credit go at once);
+- a sender waits for its chat's window first, then queues for the global one. The global
+  queue is FIFO (bot replies first) and served by one dispatcher that also spaces grants
+  ``1/rate`` apart, so messages flow evenly instead of 30 at once each second;
+- a chat's window takes the permit the global queue granted, so a message delayed by the
+  queue can't be followed too closely by the chat's next one.
+
+Non-integer rates round down: ``global_rate=7.5`` allows 7 in any second (``1/7.5`` s
+apart); a rate below one per window becomes one per ``1/rate`` seconds.
 
 ``penalize(scope, seconds)`` pauses one chat (``retry_after`` for that chat) or everyone
 (``GLOBAL``). :meth:`RateLimiter.retry_after` takes a 429 for one chat: that chat waits,
@@ -23,24 +31,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from digestbot.delivery.window import MARGIN, Permit, SlidingWindow, window_of
 from digestbot.settings import TelegramSettings
 
-__all__ = [
-    "GLOBAL",
-    "REPLY_HEADROOM",
-    "ChatKind",
-    "LimiterStats",
-    "RateLimiter",
-    "TokenBucket",
-    "chat_kind",
-]
+__all__ = ["GLOBAL", "ChatKind", "LimiterStats", "Permit", "RateLimiter", "SlidingWindow"]
 
 GLOBAL = "global"
 """The scope every message shares (Telegram's ~30 messages/second per bot)."""
@@ -50,12 +50,8 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 IDLE_CHAT_SECONDS = 60.0
-"""A chat we have not written to for this long has a full bucket at Telegram: a 429 on
-its first message was refused by the global limit, or by a 429 we can't explain."""
-REPLY_HEADROOM = 1.0
-"""Tokens a reply may borrow from its chat's bucket: our bucket paces broadcasts one at a
-time, Telegram lets a private chat take a burst of about three messages; replies use two
-of them and leave one for network jitter (a request that arrives late)."""
+"""A chat we have not written to for this long has room at Telegram: a 429 on its first
+message was refused by the global limit, or by a 429 we can't explain."""
 GLOBAL_EVIDENCE = 3
 GLOBAL_EVIDENCE_SECONDS = 2.0
 
@@ -71,55 +67,6 @@ def chat_kind(chat_id: str | int) -> ChatKind:
     return "private"
 
 
-class TokenBucket:
-    """``rate`` tokens a second up to ``burst``; one token per message; pausable."""
-
-    __slots__ = ("burst", "paused_until", "rate", "tokens", "updated")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("a token bucket needs rate > 0 and burst >= 1")
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.updated = now
-        self.paused_until = -math.inf
-
-    def _refill(self, now: float) -> None:
-        if now > self.updated:
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-
-    def wait_time(self, now: float, headroom: float = 0.0) -> float:
-        """Seconds until a message may go (0.0: now); ``headroom`` tokens may be borrowed
-        (the bucket goes below zero and later messages wait longer)."""
-        self._refill(now)
-        need = 1.0 - headroom
-        wait = 0.0 if self.tokens >= need else (need - self.tokens) / self.rate
-        return max(wait, self.paused_until - now, 0.0)
-
-    def take(self, now: float) -> None:
-        self._refill(now)
-        self.tokens -= 1.0
-
-    def pause(self, now: float, seconds: float) -> None:
-        """Nothing goes before ``now + seconds``; the bucket starts empty after the pause."""
-        self._refill(now)
-        until = now + max(seconds, 0.0)
-        if until > self.paused_until:
-            self.paused_until = until
-            # whatever Telegram counted, it wants silence: no credit for the pause itself
-            self.tokens = min(self.tokens, 1.0 - max(seconds, 0.0) * self.rate)
-
-    def paused(self, now: float) -> bool:
-        return self.paused_until > now
-
-    def idle(self, now: float) -> bool:
-        """Full and not paused: forgetting this bucket changes nothing."""
-        self._refill(now)
-        return self.tokens >= self.burst and not self.paused(now)
-
-
 @dataclass(slots=True)
 class LimiterStats:
     """What the limiter did: grants, and the penalties it was given."""
@@ -130,82 +77,22 @@ class LimiterStats:
 
 
 class _ChatScope:
-    __slots__ = ("bucket", "kind", "last_grant", "lock", "previous_grant")
+    __slots__ = ("kind", "last_grant", "lock", "previous_grant", "window")
 
-    def __init__(self, bucket: TokenBucket, kind: ChatKind) -> None:
-        self.bucket = bucket
+    def __init__(self, window: SlidingWindow, kind: ChatKind) -> None:
+        self.window = window
         self.kind = kind
         self.lock = asyncio.Lock()
         self.last_grant: float | None = None
         self.previous_grant: float | None = None
 
 
-class _GlobalGate:
-    """A FIFO of waiters served one token at a time by a single dispatcher task."""
-
-    def __init__(self, bucket: TokenBucket, clock: Clock, sleep: Sleep) -> None:
-        self.bucket = bucket
-        self._clock = clock
-        self._sleep = sleep
-        self._waiters: deque[asyncio.Future[None]] = deque()
-        self._urgent: deque[asyncio.Future[None]] = deque()
-        self._dispatcher: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def waiting(self) -> int:
-        return sum(1 for w in (*self._urgent, *self._waiters) if not w.done())
-
-    async def take(self, *, urgent: bool = False) -> None:
-        """One global token; ``urgent`` waiters (a reply to a user) go before the others."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # first use, or a new event loop (a new asyncio.run)
-            self._loop, self._dispatcher = loop, None
-            self._waiters.clear()
-            self._urgent.clear()
-        now = self._clock()
-        if not self._waiters and not self._urgent and self.bucket.wait_time(now) <= 0.0:
-            self.bucket.take(now)
-            return
-        waiter: asyncio.Future[None] = loop.create_future()
-        (self._urgent if urgent else self._waiters).append(waiter)
-        if self._dispatcher is None or self._dispatcher.done():
-            self._dispatcher = loop.create_task(self._dispatch(), name="telegram-rate-limiter")
-        await waiter  # cancelled while queued: the dispatcher skips it
-
-    async def _dispatch(self) -> None:
-        while True:
-            for queue in (self._urgent, self._waiters):
-                while queue and queue[0].done():
-                    queue.popleft()
-            queue = self._urgent or self._waiters
-            if not queue:
-                return
-            now = self._clock()
-            wait = self.bucket.wait_time(now)
-            if wait > 0.0:
-                await self._sleep(wait)
-                continue
-            self.bucket.take(now)
-            queue.popleft().set_result(None)
-
-    async def close(self) -> None:
-        task, self._dispatcher = self._dispatcher, None
-        for waiter in (*self._urgent, *self._waiters):
-            waiter.cancel()
-        self._waiters.clear()
-        self._urgent.clear()
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
 class RateLimiter:
     """Keeps Telegram's global, per-group and per-private-chat limits for one bot.
 
-    ``await acquire(chat_id, kind)`` returns when a message to that chat may be sent.
-    Messages to one chat are granted in the order their ``acquire`` calls started.
+    ``async with limiter.sending(chat_id, kind): <send>`` waits until a message to that
+    chat keeps both limits and holds its place until the send is done. Messages to one
+    chat are granted in the order they asked.
     """
 
     def __init__(
@@ -214,9 +101,7 @@ class RateLimiter:
         group_rate_per_minute: float = 20.0,
         private_rate: float = 1.0,
         *,
-        global_burst: float | None = None,
-        group_burst: float | None = None,
-        private_burst: float = 1.0,
+        margin: float = MARGIN,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -225,20 +110,18 @@ class RateLimiter:
         self.global_rate = global_rate
         self.group_rate = group_rate_per_minute / 60.0
         self.private_rate = private_rate
-        # Small bursts: pacing at exactly the rate keeps us inside a server bucket of the
-        # same rate, and the server's larger burst absorbs network jitter. More than one
-        # global token, so that a late wake-up carries its fraction of a token over.
-        if global_burst is None:
-            global_burst = min(3.0, max(1.0, global_rate))
-        if group_burst is None:
-            group_burst = max(1.0, math.floor(group_rate_per_minute / 2))
-        self.global_burst = global_burst
-        self.group_burst = group_burst
-        self.private_burst = private_burst
+        self.margin = margin
         self._clock = clock
         self._sleep = sleep
-        self._gate = _GlobalGate(TokenBucket(global_rate, self.global_burst, clock()), clock, sleep)
+        limit, window = window_of(global_rate)
+        self._global = SlidingWindow(limit, window, spacing=1.0 / global_rate, margin=margin)
+        self._group = window_of(group_rate_per_minute, 60.0)
+        self._private = window_of(private_rate)
         self._chats: dict[str, _ChatScope] = {}
+        self._waiters: deque[asyncio.Future[Permit]] = deque()
+        self._urgent: deque[asyncio.Future[Permit]] = deque()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._finished: asyncio.Future[None] | None = None
         self._idle_429s: deque[tuple[float, str, float]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._acquires = 0
@@ -261,17 +144,86 @@ class RateLimiter:
             sleep=sleep,
         )
 
+    # -- permits --------------------------------------------------------------------------
+
+    def _permit(self, now: float) -> Permit:
+        return Permit(now, self._done)
+
+    def _done(self, permit: Permit) -> None:
+        if permit.finished is None:
+            permit.finished = self._clock()
+        signal, self._finished = self._finished, None
+        if signal is not None and not signal.done():
+            signal.set_result(None)
+
+    async def _wait(self, seconds: float, on_finish: bool) -> None:
+        """Sleep ``seconds``, or less if ``on_finish`` and some send completes first."""
+        if not on_finish:
+            await self._sleep(seconds)
+            return
+        if self._finished is None or self._finished.done():
+            self._finished = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._finished), timeout=seconds)
+
+    # -- the global queue -----------------------------------------------------------------
+
+    def _check_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # first use, or a new asyncio.run: old futures are dead
+            self._loop = loop
+            self._dispatcher, self._finished = None, None
+            self._waiters.clear()
+            self._urgent.clear()
+            for stale in self._chats.values():
+                stale.lock = asyncio.Lock()
+
+    async def _take_global(self, *, urgent: bool = False) -> Permit:
+        """A global permit; ``urgent`` waiters (a reply to a user) go before the others."""
+        now = self._clock()
+        if not self._waiters and not self._urgent and self._global.wait(now)[0] <= 0.0:
+            permit = self._permit(now)
+            self._global.add(permit)
+            return permit
+        waiter: asyncio.Future[Permit] = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._waiters).append(waiter)
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.get_running_loop().create_task(
+                self._dispatch(), name="telegram-rate-limiter"
+            )
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                waiter.result().cancel()  # granted as we were cancelled: give it back
+            raise
+
+    async def _dispatch(self) -> None:
+        while True:
+            for queue in (self._urgent, self._waiters):
+                while queue and queue[0].done():
+                    queue.popleft()
+            queue = self._urgent or self._waiters
+            if not queue:
+                return
+            now = self._clock()
+            wait, on_finish = self._global.wait(now)
+            if wait > 0.0:
+                await self._wait(wait, on_finish)
+                continue
+            permit = self._permit(now)
+            self._global.add(permit)
+            queue.popleft().set_result(permit)
+
     # -- scopes ---------------------------------------------------------------------------
 
     def _scope(self, chat_id: str, kind: ChatKind | None) -> _ChatScope:
         scope = self._chats.get(chat_id)
         if scope is None:
             kind = kind or chat_kind(chat_id)
-            if kind == "private":
-                bucket = TokenBucket(self.private_rate, self.private_burst, self._clock())
-            else:
-                bucket = TokenBucket(self.group_rate, self.group_burst, self._clock())
-            scope = self._chats[chat_id] = _ChatScope(bucket, kind)
+            limit, window = self._private if kind == "private" else self._group
+            scope = _ChatScope(SlidingWindow(limit, window, margin=self.margin), kind)
+            self._chats[chat_id] = scope
         return scope
 
     def _prune(self) -> None:
@@ -280,7 +232,7 @@ class RateLimiter:
             key
             for key, scope in self._chats.items()
             if not scope.lock.locked()
-            and scope.bucket.idle(now)
+            and scope.window.idle(now)
             and (scope.last_grant is None or now - scope.last_grant >= IDLE_CHAT_SECONDS)
         ]
         for key in stale:
@@ -288,67 +240,95 @@ class RateLimiter:
 
     # -- the API --------------------------------------------------------------------------
 
-    async def acquire(self, chat_id: str | int, kind: ChatKind | None = None) -> None:
-        """Wait until a message to ``chat_id`` keeps the chat's and the global limit."""
-        await self._acquire(str(chat_id), kind, headroom=0.0, urgent=False)
-
-    async def acquire_reply(self, chat_id: str | int | None = None) -> None:
-        """Wait until a reply to a user (the bot shell's messages) may go.
-
-        A reply keeps its chat's limit too, but may borrow :data:`REPLY_HEADROOM` tokens
-        (a conversation's few messages fit in Telegram's per-chat burst), and goes ahead
-        of queued broadcast messages for the global token, so a user is answered promptly
-        during a fan-out while both together keep the global limit. Without ``chat_id``
-        (a call that names no chat) only the global token is taken."""
-        if chat_id is None:
-            await self._gate.take(urgent=True)
-            self.stats.granted += 1
-            return
-        await self._acquire(str(chat_id), None, headroom=REPLY_HEADROOM, urgent=True)
-
-    async def _acquire(
-        self, key: str, kind: ChatKind | None, *, headroom: float, urgent: bool
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # a new asyncio.run: locks of the old loop can't be used
-            self._loop = loop
-            for stale in self._chats.values():
-                stale.lock = asyncio.Lock()
+    async def start(
+        self, chat_id: str | int, kind: ChatKind | None = None, *, urgent: bool = False
+    ) -> Permit:
+        """Wait until a message to ``chat_id`` keeps the chat's and the global limit; the
+        returned permit holds its place until :meth:`Permit.done` (call it when the send
+        completed, failed or timed out). :meth:`sending` does that for you. ``urgent``:
+        a reply to a user, ahead of queued broadcast messages for the global permit."""
+        self._check_loop()
+        key = str(chat_id)
         self._acquires += 1
         if self._acquires % _PRUNE_EVERY == 0 and len(self._chats) > _PRUNE_ABOVE:
             self._prune()
         scope = self._scope(key, kind)
         async with scope.lock:
             while True:
-                wait = scope.bucket.wait_time(self._clock(), headroom)
+                wait, on_finish = scope.window.wait(self._clock())
                 if wait > 0.0:
-                    await self._sleep(wait)
+                    await self._wait(wait, on_finish)
                     continue
-                await self._gate.take(urgent=urgent)
+                permit = await self._take_global(urgent=urgent)
                 now = self._clock()
-                if scope.bucket.paused(now):
-                    continue  # penalised while queued: that global token is spent, wait again
-                scope.bucket.take(now)
+                if scope.window.wait(now)[0] > 0.0:
+                    permit.cancel()  # penalised while queued: wait again
+                    continue
+                scope.window.add(permit)
                 scope.previous_grant, scope.last_grant = scope.last_grant, now
                 self.stats.granted += 1
-                return
+                return permit
+
+    @contextlib.asynccontextmanager
+    async def sending(
+        self, chat_id: str | int, kind: ChatKind | None = None
+    ) -> AsyncIterator[Permit]:
+        """``async with limiter.sending(chat): await send(...)``: see :meth:`start`."""
+        permit = await self.start(chat_id, kind)
+        try:
+            yield permit
+        finally:
+            permit.done()
+
+    async def acquire(self, chat_id: str | int, kind: ChatKind | None = None) -> None:
+        """:meth:`start` for a send that completes at once (its window runs from now)."""
+        (await self.start(chat_id, kind)).done()
+
+    async def reply(self, chat_id: str | int | None = None) -> Permit:
+        """A permit for a reply to a user (the bot shell's messages).
+
+        A reply goes ahead of queued broadcast messages for the global permit, so a user is
+        answered promptly during a fan-out while both together keep the global limit. A new
+        message into a chat (``chat_id``) also keeps that chat's window, as Telegram counts
+        it (one a second into a private chat): a user who sends many commands at once gets
+        the answers paced, not a 429. Without ``chat_id`` (an edit, a callback answer) only
+        the global permit is taken."""
+        if chat_id is not None:
+            return await self.start(chat_id, urgent=True)
+        self._check_loop()
+        permit = await self._take_global(urgent=True)
+        self.stats.granted += 1
+        return permit
+
+    @contextlib.asynccontextmanager
+    async def replying(self, chat_id: str | int | None = None) -> AsyncIterator[Permit]:
+        """``async with limiter.replying(chat): await reply(...)``: see :meth:`reply`."""
+        permit = await self.reply(chat_id)
+        try:
+            yield permit
+        finally:
+            permit.done()
+
+    async def acquire_reply(self, chat_id: str | int | None = None) -> None:
+        """:meth:`reply` for a reply that completes at once."""
+        (await self.reply(chat_id)).done()
 
     def penalize(self, scope: str | int, seconds: float) -> None:
         """Send nothing to ``scope`` (a chat id, or ``GLOBAL`` for everyone) for ``seconds``."""
         now = self._clock()
         key = str(scope)
         if key == GLOBAL:
-            self._gate.bucket.pause(now, seconds)
+            self._global.pause(now, seconds)
             self.stats.global_penalties += 1
         else:
-            self._scope(key, None).bucket.pause(now, seconds)
+            self._scope(key, None).window.pause(now, seconds)
             self.stats.chat_penalties += 1
 
     def retry_after(self, chat_id: str | int, seconds: float) -> str:
         """Honour a 429 for a message to ``chat_id``; returns the scope that was paused.
 
         Telegram does not say which limit was hit, so the chat that got it waits. A chat
-        we had not written to for :data:`IDLE_CHAT_SECONDS` had room in its own bucket,
+        we had not written to for :data:`IDLE_CHAT_SECONDS` had room in its own window,
         though: when :data:`GLOBAL_EVIDENCE` such idle chats get a 429 within
         :data:`GLOBAL_EVIDENCE_SECONDS`, the global limit is what was hit (another
         process, or the bot's replies, used the quota) and everyone pauses.
@@ -381,18 +361,26 @@ class RateLimiter:
         now = self._clock()
         key = str(scope)
         if key == GLOBAL:
-            bucket = self._gate.bucket
+            window = self._global
         elif key in self._chats:
-            bucket = self._chats[key].bucket
+            window = self._chats[key].window
         else:
             return 0.0
-        return max(bucket.paused_until - now, 0.0)
+        return max(window.paused_until - now, 0.0)
 
     @property
     def waiting(self) -> int:
-        """How many senders are queued for the global bucket right now."""
-        return self._gate.waiting
+        """How many senders are queued for the global window right now."""
+        return sum(1 for w in (*self._urgent, *self._waiters) if not w.done())
 
     async def close(self) -> None:
         """Stop the dispatcher and release anything still queued (they get CancelledError)."""
-        await self._gate.close()
+        task, self._dispatcher = self._dispatcher, None
+        for waiter in (*self._urgent, *self._waiters):
+            waiter.cancel()
+        self._waiters.clear()
+        self._urgent.clear()
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

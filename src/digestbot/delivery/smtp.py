@@ -30,14 +30,19 @@ import aiosmtplib
 from aiosmtplib import (
     SMTPAuthenticationError,
     SMTPConnectError,
+    SMTPDataError,
     SMTPException,
+    SMTPHeloError,
     SMTPNotSupported,
+    SMTPRecipientRefused,
     SMTPRecipientsRefused,
     SMTPResponseException,
     SMTPSenderRefused,
     SMTPServerDisconnected,
+    SMTPStatus,
     SMTPTimeoutError,
 )
+from aiosmtplib.email import parse_address
 
 from digestbot.delivery.senders import Content, Job, LeaseLost
 from digestbot.errors import PermanentDeliveryError, SettingsError, TransientDeliveryError
@@ -176,6 +181,70 @@ class SmtpPool:
             conn.close()
 
 
+_DATA_END = b".\r\n"
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """``data`` (CRLF line ends, ending in CRLF) as DATA carries it: a '.' doubled at the
+    start of each line (RFC 5321 4.5.2), then the terminating '.' line."""
+    stuffed = data.replace(b"\r\n.", b"\r\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + _DATA_END
+
+
+async def _transaction(
+    conn: aiosmtplib.SMTP, sender: str, recipient: str, payload: bytes, options: list[str]
+) -> None:
+    """MAIL, RCPT and DATA for one recipient, with ``payload`` from :func:`dot_stuffed`.
+
+    ``SMTP.sendmail`` rewrote every message's line endings twice (once to count its SIZE,
+    once in DATA) and dot-stuffed it with a regular expression: about a fifth of a
+    fan-out's CPU for bytes we already write with CRLF. This is sendmail's transaction
+    with the message written as is; errors are sendmail's (a refused recipient raises
+    ``SMTPRecipientsRefused``), and a refused step resets the envelope as it does.
+    """
+    encoding = "utf-8" if options else "ascii"
+    parse_address(sender)
+    parse_address(recipient)
+    if conn.is_ehlo_or_helo_needed:
+        try:
+            await conn.ehlo()
+        except SMTPHeloError:
+            await conn.helo()
+    if options and not conn.supports_extension("smtputf8"):
+        raise SMTPNotSupported("SMTPUTF8 is not supported by this server")
+    if conn.supports_extension("size"):  # RFC 1870: the message's size, announced
+        options = [f"SIZE={len(payload) - len(_DATA_END)}", *options]
+    try:
+        await conn.mail(sender, options=options, encoding=encoding)
+        try:
+            await conn.rcpt(recipient, encoding=encoding)
+        except SMTPRecipientRefused as exc:
+            raise SMTPRecipientsRefused([exc]) from exc
+        start = await conn.execute_command(b"DATA")
+        if start.code != SMTPStatus.start_input:
+            raise SMTPDataError(start.code, start.message)
+        protocol = conn.protocol
+        if protocol is None:
+            raise SMTPServerDisconnected("Connection lost")
+        protocol.write(payload)
+        # read_response marks a reply as expected before it yields, so the reply can't
+        # arrive unnoticed between the write and the read
+        done = await protocol.read_response(timeout=conn.timeout)
+        if done.code != SMTPStatus.completed:
+            raise SMTPDataError(done.code, done.message)
+    except (SMTPResponseException, SMTPRecipientsRefused):
+        with contextlib.suppress(ConnectionError, SMTPResponseException):
+            await conn.rset()
+        raise
+    except (SMTPServerDisconnected, SMTPTimeoutError):
+        conn.close()  # a reply given up on would be taken for the next command's
+        raise
+
+
 def _classify(
     code: int, what: str, *, bounce: bool = True
 ) -> TransientDeliveryError | PermanentDeliveryError:
@@ -261,11 +330,14 @@ class SmtpSender:
         return 1
 
     async def send(self, data: bytes, address: str, *, job: Job | None = None) -> None:
-        """Send ``data`` (a message with CRLF line ends) to ``address``, from the envelope
-        sender of ``settings.sender``, reconnecting if need be. An internationalised
-        address asks the server for SMTPUTF8 (RFC 6531); one without it bounces the row.
+        """Send ``data`` (a message with CRLF line ends only) to ``address``, from the
+        envelope sender of ``settings.sender``, reconnecting if need be. An
+        internationalised address asks the server for SMTPUTF8 (RFC 6531); one without it
+        bounces the row. The bytes go out as given, dot-stuffed in one pass (no line-ending
+        normalisation: see :func:`_transaction`).
         """
-        options = None if address.isascii() else ["SMTPUTF8"]
+        options = [] if address.isascii() else ["SMTPUTF8"]
+        payload = dot_stuffed(data)
         pool = self.pool
         where = f"smtp {address}"
         tries = 0
@@ -289,7 +361,7 @@ class SmtpSender:
                 continue
             reuse = False
             try:
-                await conn.sendmail(self.envelope_sender, [address], data, mail_options=options)
+                await _transaction(conn, self.envelope_sender, address, payload, options)
                 reuse = True
             except SMTPRecipientsRefused as exc:
                 reuse = True

@@ -244,17 +244,18 @@ class TelegramSender:
                     f"telegram {chat}: flood control, paused for {paused:.0f}s more",
                     retry_after=paused,
                 )
-            await self.limiter.acquire(chat, chat_kind(chat))
-            if not await job.checkpoint(n):
-                raise LeaseLost(job.delivery.id)
             try:
-                await bot.send_message(
-                    chat_id=_chat_arg(chat),
-                    text=text,
-                    parse_mode=ParseMode.HTML,
-                    link_preview_options=_NO_PREVIEW,
-                    reply_markup=markup,
-                )
+                # the limiter counts this message from its grant until the answer came
+                async with self.limiter.sending(chat, chat_kind(chat)):
+                    if not await job.checkpoint(n):
+                        raise LeaseLost(job.delivery.id)
+                    await bot.send_message(
+                        chat_id=_chat_arg(chat),
+                        text=text,
+                        parse_mode=ParseMode.HTML,
+                        link_preview_options=_NO_PREVIEW,
+                        reply_markup=markup,
+                    )
             except RetryAfter as exc:
                 seconds = retry_after_seconds(exc)
                 self.stats.retry_after += 1
