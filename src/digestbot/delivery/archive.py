@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digestbot.delivery.senders import Content, Job, LeaseLost
+from digestbot.delivery.senders import Content, Job, LeaseLost, write_atomically
 from digestbot.errors import PermanentDeliveryError, TransientDeliveryError
 from digestbot.models import Issue
 from digestbot.render.markdown import post_name, render_post
@@ -33,10 +33,7 @@ def write_post(root: Path, issue: Issue) -> tuple[Path, bool]:
             return path, False
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")  # one name: a write cut short is replaced
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_atomically(path, data)
     return path, True
 
 

@@ -423,7 +423,7 @@ class OutboxSender:
                 if not await job.checkpoint(n):
                     raise LeaseLost(d.id)
                 path = folder / f"{content.issue.week}{personal}-{n + 1}.html"
-                await asyncio.to_thread(_write, path, parts[n].encode("utf-8"))
+                await asyncio.to_thread(write_atomically, path, parts[n].encode("utf-8"))
                 self.written.append(path)
                 job.parts_sent = n + 1
             return len(parts)
@@ -431,14 +431,16 @@ class OutboxSender:
             raise LeaseLost(d.id)
         data = content.email_wire(d.address, d.lang)
         path = self.root / "mail" / f"{content.issue.week}-{_safe(d.address)}.eml"
-        await asyncio.to_thread(_write, path, data)
+        await asyncio.to_thread(write_atomically, path, data)
         self.written.append(path)
         return 1
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a temporary file of one fixed, hidden name
+    (a write cut short is replaced by the next), then renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
 
