@@ -108,7 +108,7 @@ async def test_followers_get_exactly_their_papers_once(running: Running) -> None
     assert "Scaling (Down) CLIP" not in text
     [bob] = got[BOB]
     text = running.fake.visible_text(bob)
-    assert "1 papers of this issue match what you follow" in text
+    assert "1 paper of this issue matches what you follow" in text
     assert SELF_IMPROVE in text and MEGALODON not in text and FAM not in text
     [cy] = got[CY]
     text = running.fake.visible_text(cy)

@@ -114,7 +114,8 @@ def test_a_file_over_the_size_cap_is_refused_unread(env: Path, content_dir: Path
     )
     code, lines = check(env, DIGESTBOT_CONTENT__MAX_FILE_BYTES="3000000")
     assert code == 0, lines
-    assert lines[-1] == "ok: 10 files: 10 papers (10 ready), 0 week overrides"
+    # read and valid once the cap allows it (its week's missing language is only a warning)
+    assert lines[-1].startswith("ok: 10 files: 10 papers (10 ready), 0 week overrides")
 
 
 def test_a_summary_over_the_cap_is_an_error_on_its_line(env: Path, content_dir: Path) -> None:

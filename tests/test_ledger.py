@@ -170,7 +170,7 @@ async def test_two_workers_share_one_issue_without_doubles(ledger: Ledger) -> No
 async def test_a_worker_whose_lease_ran_out_sends_nothing(ledger: Ledger) -> None:
     # the lease check before a send may skip the database while the lease is fresh; once
     # the lease has run out and another worker holds the row, it must refuse
-    short = Ledger(ledger.engine, lease_seconds=0.5)
+    short = Ledger(ledger.engine, lease_seconds=0.2)
     rec = await short.plan(ISSUE, dests(1, 0), frozenset({"email"}))
     taken: list[Delivery] = []
     sent: list[str] = []
@@ -186,7 +186,7 @@ async def test_a_worker_whose_lease_ran_out_sends_nothing(ledger: Ledger) -> Non
             return None
 
         async def deliver(self, job: Job, content: Content) -> int:
-            await asyncio.sleep(0.6)  # stuck past the lease; another worker takes the row
+            await asyncio.sleep(0.25)  # stuck past the lease; another worker takes the row
             taken.extend(await short.claim(rec.id, "other", 1))
             assert await short.mark_sent(taken[0].id, "other", 1)
             if not await job.checkpoint(0):
