@@ -67,7 +67,9 @@ def test_topic_index_counts_published_papers_in_the_readers_language(
     assert '>Mixture of Experts</a> <span class="muted count">0 papers</span>' in r.text
     http.cookies.clear()  # a new reader (the first visit's language is remembered)
     zh = http.get("/topics", headers={"accept-language": "zh-CN"}).text
-    assert 'href="/topics/long-context?lang=zh">长上下文</a> <span class="muted count">3 篇论文' in zh
+    assert (
+        'href="/topics/long-context?lang=zh">长上下文</a> <span class="muted count">3 篇论文' in zh
+    )
     assert "Long context" not in zh.split("<main")[1]
 
 
