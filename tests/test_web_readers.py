@@ -109,3 +109,29 @@ def test_a_welcome_copy_left_unsent_is_sent_by_the_next_drain(site: Site) -> Non
 def test_paper_page_shows_its_score(site: Site) -> None:  # noqa: F811
     page = site.client.get("/papers/2404.08197?lang=zh").text
     assert '<span class="score" title="点赞">▲ 40<span class="visually-hidden"> 点赞</span>' in page
+
+
+def test_the_feed_holds_the_latest_20_issues_by_publication_and_stays_small(
+    site: Site,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over the whole imported back catalogue (44 archive issues) and a week published now:
+    20 entries, newest publication first, well under 200 KB (it was 530 KB)."""
+    import feedparser
+
+    from conftest import CORPUS, require_corpus
+    from digestbot.cli import main
+
+    monkeypatch.setenv("DIGESTBOT_SOURCES__ARXIV_URL", "http://127.0.0.1:9/")  # offline
+    publish_w17(site)  # goes out now, after every archive post
+    assert main(["import", "markdown", str(require_corpus(CORPUS))]) == 0
+    body = site.client.get("/feed.xml", headers={"accept-encoding": "identity"}).content
+    assert len(body) < 200_000, len(body)
+    parsed = feedparser.parse(body)
+    assert len(parsed.entries) == 20
+    stamps = [e.published_parsed for e in parsed.entries]
+    assert stamps == sorted(stamps, reverse=True)
+    # 2024-W17 went out today, after every archive post: it comes first, though the
+    # archive holds later weeks (up to 2025-W01)
+    assert parsed.entries[0].link.endswith("/issues/2024-W17")
+    assert any("2025-W01" in e.link for e in parsed.entries[1:])

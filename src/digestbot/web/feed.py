@@ -48,11 +48,19 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return el
 
 
-def issue_html(issue: Issue, lang: Language, public_url: str) -> str:
-    """The entry content: every paper with its titles and summaries, as escaped HTML."""
+def issue_html(
+    issue: Issue,
+    lang: Language,
+    public_url: str,
+    *,
+    zh_chars: int | None = None,
+    en_words: int | None = None,
+) -> str:
+    """The entry content: every paper with its titles and summaries (shortened to the
+    budgets; None: whole), as escaped HTML."""
     parts: list[str] = []
     for number, paper in enumerate(issue.papers, 1):
-        view = paper_view(paper, lang, number=number)
+        view = paper_view(paper, lang, number=number, zh_chars=zh_chars, en_words=en_words)
         url = html.escape(public_url + paper_path(paper.arxiv_id), quote=True)
         parts.append(f'<h3><a href="{url}">{number}. {html.escape(view.title_en)}</a></h3>')
         if view.title_zh:
@@ -77,8 +85,11 @@ def render_atom(
     public_url: str,
     site_title: str,
     now: dt.datetime | None = None,
+    zh_chars: int | None = None,
+    en_words: int | None = None,
 ) -> bytes:
-    """The Atom document for ``items`` (newest first), as UTF-8 bytes."""
+    """The Atom document for ``items`` (newest first), as UTF-8 bytes; summaries shortened
+    to ``zh_chars`` / ``en_words`` (the short budgets of Telegram and email)."""
     base = public_url.rstrip("/")
     feed = ET.Element("feed", {"xmlns": ATOM, XML_LANG: "en" if lang is Language.EN else "zh-CN"})
     _sub(feed, "id", f"{base}/feed.xml")
@@ -106,7 +117,8 @@ def render_atom(
         _sub(entry_author, "name", site_title)
         titles = "; ".join(normalize_whitespace(p.title(lang)) for p in issue.papers)
         _sub(entry, "summary", f"{issue.week}: {len(issue.papers)} papers. {titles}", type="text")
-        _sub(entry, "content", issue_html(issue, lang, base), type="html")
+        content = issue_html(issue, lang, base, zh_chars=zh_chars, en_words=en_words)
+        _sub(entry, "content", content, type="html")
     body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return body
 

@@ -216,12 +216,24 @@ class Reading:
 
     async def feed(self, request: Request) -> Response:
         lang = negotiate_lang(request.query_params.get("lang"), None)
+        # the latest issues by when they went out (an imported archive's weeks included)
+        records = sorted(
+            await self.service.published_issues(),
+            key=lambda r: (r.published_at is not None, r.published_at or 0, r.week),
+            reverse=True,
+        )
         items: list[FeedItem] = []
-        for record in (await self.service.published_issues())[:FEED_ISSUES]:
+        for record in records[:FEED_ISSUES]:
             issue = await self.service.published_issue(record.week)
             if issue is not None:
                 items.append(FeedItem(issue, record.published_at))
+        s = self.service.settings
         body = render_atom(
-            items, lang, public_url=self.pages.public_url, site_title=self.pages.site
+            items,
+            lang,
+            public_url=self.pages.public_url,
+            site_title=self.pages.site,
+            zh_chars=s.summary_zh_chars,
+            en_words=s.summary_en_words,
         )
         return Response(body, media_type=ATOM_MEDIA_TYPE)
