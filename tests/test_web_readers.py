@@ -125,6 +125,7 @@ def test_the_feed_holds_the_latest_20_issues_by_publication_and_stays_small(
     monkeypatch.setenv("DIGESTBOT_SOURCES__ARXIV_URL", "http://127.0.0.1:9/")  # offline
     publish_w17(site)  # goes out now, after every archive post
     assert main(["import", "markdown", str(require_corpus(CORPUS))]) == 0
+    site.service.snapshot(reload=True)
     body = site.client.get("/feed.xml", headers={"accept-encoding": "identity"}).content
     assert len(body) < 200_000, len(body)
     parsed = feedparser.parse(body)

@@ -48,6 +48,10 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return el
 
 
+FEED_LINKS = frozenset({"arxiv", "code", "project"})
+"""The links a feed entry keeps for each paper (its web page has every link)."""
+
+
 def issue_html(
     issue: Issue,
     lang: Language,
@@ -69,9 +73,10 @@ def issue_html(
             code = "zh-CN" if summary.lang == "zh" else "en"
             for para in summary.paragraphs:
                 parts.append(f'<p lang="{code}">{html.escape(para)}</p>')
-        links = " · ".join(
+        links = " · ".join(  # the paper's page has the PDF and HF links too
             f'<a href="{html.escape(link.url, quote=True)}">{html.escape(link.label)}</a>'
             for link in view.links
+            if link.key in FEED_LINKS
         )
         if links:
             parts.append(f"<p>{links}</p>")
@@ -115,8 +120,7 @@ def render_atom(
         _sub(entry, "link", rel="alternate", type="text/html", href=url)
         entry_author = _sub(entry, "author")
         _sub(entry_author, "name", site_title)
-        titles = "; ".join(normalize_whitespace(p.title(lang)) for p in issue.papers)
-        _sub(entry, "summary", f"{issue.week}: {len(issue.papers)} papers. {titles}", type="text")
+        _sub(entry, "summary", f"{issue.week}: {len(issue.papers)} papers.", type="text")
         content = issue_html(issue, lang, base, zh_chars=zh_chars, en_words=en_words)
         _sub(entry, "content", content, type="html")
     body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -38,6 +38,9 @@ SEARCH_PAGE = 20
 MAX_OFFSET = 10_000
 MAX_QUERY = 200
 FEED_ISSUES = 20
+FEED_ZH_CHARS, FEED_EN_WORDS = 60, 30
+"""Each summary in the feed is a teaser (the issue page has the rest): 20 issues of ~15
+papers in both languages stay well under 200 KB."""
 _VERSIONED_ID = re.compile(r"(.+)v\d+")
 
 
@@ -227,13 +230,12 @@ class Reading:
             issue = await self.service.published_issue(record.week)
             if issue is not None:
                 items.append(FeedItem(issue, record.published_at))
-        s = self.service.settings
         body = render_atom(
             items,
             lang,
             public_url=self.pages.public_url,
             site_title=self.pages.site,
-            zh_chars=s.summary_zh_chars,
-            en_words=s.summary_en_words,
+            zh_chars=FEED_ZH_CHARS,
+            en_words=FEED_EN_WORDS,
         )
         return Response(body, media_type=ATOM_MEDIA_TYPE)
