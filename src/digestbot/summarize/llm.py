@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from digestbot.errors import ImportFailed
 from digestbot.settings import Settings
 from digestbot.sources.http import HttpClient
 
-__all__ = ["LlmAnswer", "LlmClient"]
+__all__ = ["SETTING", "LlmAnswer", "LlmClient", "open_llm"]
+
+SETTING = "DIGESTBOT_LLM__BASE_URL"
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
@@ -80,3 +84,16 @@ class LlmClient:
             f"{self.url} did not answer with a JSON object twice ({last_error}); "
             "check DIGESTBOT_LLM__MODEL supports JSON output"
         )
+
+
+@contextlib.asynccontextmanager
+async def open_llm(settings: Settings) -> AsyncIterator[LlmClient]:
+    """An :class:`LlmClient` over an HTTP client made from the settings (timeout, retries),
+    closed on the way out."""
+    async with HttpClient(
+        setting=SETTING,
+        timeout_setting="DIGESTBOT_LLM__TIMEOUT",
+        timeout=settings.llm.timeout,
+        retries=settings.sources.retries,
+    ) as http:
+        yield LlmClient(settings, http)

@@ -35,9 +35,9 @@ from digestbot.models import Language, Paper, Status
 from digestbot.render.polish import polish_zh
 from digestbot.render.text import normalize_whitespace, shorten
 from digestbot.settings import Settings
-from digestbot.sources.http import HttpClient, SourceUnreachable
+from digestbot.sources.http import SourceUnreachable
 from digestbot.summarize.glossary import glossary_prompt
-from digestbot.summarize.llm import LlmAnswer, LlmClient
+from digestbot.summarize.llm import LlmAnswer, LlmClient, open_llm
 from digestbot.summarize.translate import (
     english_with_glossary,
     holds_chinese,
@@ -62,7 +62,6 @@ __all__ = [
 ]
 
 FIELDS = ("title_zh", "summary_zh", "summary_en")
-SETTING = "DIGESTBOT_LLM__BASE_URL"
 
 
 # -- pure parts ------------------------------------------------------------------------------
@@ -242,13 +241,7 @@ async def summarize(
 
     system = _system_prompt(glossary, zh, en)
     limit = asyncio.Semaphore(settings.llm.concurrency)
-    async with HttpClient(
-        setting=SETTING,
-        timeout_setting="DIGESTBOT_LLM__TIMEOUT",
-        timeout=settings.llm.timeout,
-        retries=settings.sources.retries,
-    ) as http:
-        client = LlmClient(settings, http)
+    async with open_llm(settings) as client:
 
         async def one(task: Task) -> None:
             if task.translate:
@@ -291,7 +284,7 @@ async def summarize(
         try:
             results = await asyncio.gather(*(one(t) for t in tasks), return_exceptions=True)
         finally:
-            report.requests = http.requests
+            report.requests = client.http.requests
     failures = [r for r in results if isinstance(r, BaseException)]
     for failure in failures:
         if not isinstance(failure, ImportFailed | OSError | frontmatter.FrontMatterError):

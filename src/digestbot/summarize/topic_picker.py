@@ -12,8 +12,7 @@ from collections.abc import Sequence
 
 from digestbot.models import Paper
 from digestbot.settings import Settings
-from digestbot.sources.http import HttpClient
-from digestbot.summarize.summarizer import SETTING, LlmClient
+from digestbot.summarize.llm import open_llm
 from digestbot.topics import Topic
 
 __all__ = ["MAX_PICKS", "pick_topics"]
@@ -48,13 +47,7 @@ async def pick_topics(
     system = _system_prompt(topics)
     limit = asyncio.Semaphore(settings.llm.concurrency)
     out: dict[str, tuple[str, ...]] = {}
-    async with HttpClient(
-        setting=SETTING,
-        timeout_setting="DIGESTBOT_LLM__TIMEOUT",
-        timeout=settings.llm.timeout,
-        retries=settings.sources.retries,
-    ) as http:
-        client = LlmClient(settings, http)
+    async with open_llm(settings) as client:
 
         async def one(paper: Paper) -> None:
             async with limit:
