@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from digestbot.bot import views
 from digestbot.delivery.ledger import IssueRecord
-from digestbot.models import Channel, Destination, Language, Links, Paper, Status
+from digestbot.models import Language, Links, Paper, Status
 from digestbot.render.telegram import check_telegram_html, visible_text
 from digestbot.service import PublishReport, StatusReport
 
@@ -106,7 +106,7 @@ def test_publish_preview_and_report_escape_titles_and_notes() -> None:
         title="<i>Week</i> & more",
         papers=1,
         dry_run=True,
-        destinations=[(Destination(Channel.TELEGRAM, "-100", Language.ZH), "telegram")],
+        planned=1,
         notes=["channel <-100> & friends"],
     )
     preview = views.publish_preview(report, Language.EN)

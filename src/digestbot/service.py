@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from digestbot.audience import Audience
 from digestbot.content.store import ContentStore, Problem, Snapshot, trim_heap
 from digestbot.db.engine import answers, at_head, upgrade, upgrade_in_child
 from digestbot.db.mail_limits import ConfirmationMailLimits, Verdict
@@ -101,7 +102,10 @@ class PublishReport:
     papers: int
     dry_run: bool = False
     already_published: bool = False
+    planned: int = 0
+    """Destinations planned by this call (0 when the issue was planned before)."""
     destinations: list[tuple[Destination, str]] = field(default_factory=list)
+    """A dry run's destinations, listed (a real publish streams them and keeps none)."""
     channels: dict[str, ChannelReport] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     failures: list[tuple[str, str, str]] = field(default_factory=list)
@@ -143,7 +147,7 @@ class PublishReport:
             out.extend(self._failed_lines())
             return out
         if self.dry_run:
-            out.append(f"dry run: would send to {len(self.destinations)} destinations:")
+            out.append(f"dry run: would send to {self.planned} destinations:")
             for d, transport in self.destinations:
                 out.append(f"  {d.channel.value} {d.address} ({d.lang.value}) via {transport}")
             out.extend(self.notes)
@@ -436,24 +440,28 @@ class Service(EditorialDesk, FollowDesk):
 
     # -- publishing -----------------------------------------------------------------------
 
-    async def destinations(
-        self, channels: frozenset[str]
-    ) -> tuple[list[tuple[Destination, str]], list[str]]:
-        """Who gets a copy, over which transport; preview slots when nobody is configured."""
+    async def destinations(self, channels: frozenset[str]) -> tuple[Audience, list[str]]:
+        """Who gets a copy, over which transport; preview slots when nobody is configured.
+
+        Subscribers are not read here: the :class:`Audience` streams them from the database
+        when the plan (or a dry run) iterates it."""
         notes: list[str] = []
-        out: list[tuple[Destination, str]] = []
+        audience = Audience()
         tg, mail = self.telegram_transport, self.email_transport
-        tg_subs = await self.subscribers.active(Channel.TELEGRAM)
-        mail_subs = await self.subscribers.active(Channel.EMAIL)
-        configured = bool(self.settings.telegram.channels or tg_subs or mail_subs)
+        counts = await self.subscribers.counts()
+        configured = bool(
+            self.settings.telegram.channels
+            or counts.get((Channel.TELEGRAM.value, ACTIVE))
+            or counts.get((Channel.EMAIL.value, ACTIVE))
+        )
         if "telegram" in channels:
             moved = await self.chat_migrations.all()
             for ch in self.settings.telegram.channels:
                 chat = moved.get(str(ch.chat_id), str(ch.chat_id))
-                out.append((Destination(Channel.TELEGRAM, chat, ch.lang), tg))
-            out.extend((d, tg) for d in tg_subs)
+                audience.fixed.append((Destination(Channel.TELEGRAM, chat, ch.lang), tg))
+            audience.streams.append((self._active(Channel.TELEGRAM), tg))
         if "email" in channels:
-            out.extend((d, mail) for d in mail_subs)
+            audience.streams.append((self._active(Channel.EMAIL), mail))
         outbox = self.settings.outbox_dir
         if not configured:
             notes.append(
@@ -462,9 +470,11 @@ class Service(EditorialDesk, FollowDesk):
             )
             for lang in PREVIEW_LANGS:
                 if "telegram" in channels:
-                    out.append((Destination(Channel.TELEGRAM, f"preview-{lang}", lang), "outbox"))
+                    audience.tail.append(
+                        (Destination(Channel.TELEGRAM, f"preview-{lang}", lang), "outbox")
+                    )
                 if "email" in channels:
-                    out.append(
+                    audience.tail.append(
                         (
                             Destination(Channel.EMAIL, f"preview-{lang}@outbox.invalid", lang),
                             "outbox",
@@ -472,7 +482,7 @@ class Service(EditorialDesk, FollowDesk):
                     )
         archive = self.settings.archive.dir
         if Channel.ARCHIVE.value in channels and archive is not None:
-            out.append(
+            audience.tail.append(
                 (Destination(Channel.ARCHIVE, str(archive.resolve()), Language.ZH), "archive")
             )
         if "telegram" in channels and tg == "outbox":
@@ -485,13 +495,16 @@ class Service(EditorialDesk, FollowDesk):
                 "No SMTP host (DIGESTBOT_SMTP__HOST): emails were written to "
                 f"{outbox / 'mail'}/ as .eml files instead of being sent."
             )
-        return out, notes
+        return audience, notes
+
+    def _active(self, channel: Channel) -> Callable[[], AsyncIterator[Destination]]:
+        return lambda: self.subscribers.stream_active(channel)
 
     async def publish(
         self,
         week: str | Week | None = None,
         *,
-        dry_run: bool = False,
+        dry_run: bool | Literal["count"] = False,
         only: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         stop: asyncio.Event | None = None,
@@ -499,7 +512,9 @@ class Service(EditorialDesk, FollowDesk):
     ) -> PublishReport:
         """Plan the week's deliveries in the ledger, then drain them. Safe to run again.
 
-        ``retry_failed``: queue the week's failed rows again (default week: the latest
+        ``dry_run``: plan and send nothing, list the destinations (``"count"``: only count
+        them, which reads the list without holding it). ``retry_failed``: queue the week's
+        failed rows again (default week: the latest
         with failed rows) and drain them."""
         started = time.monotonic()
         wanted = frozenset({only}) if only else frozenset({"telegram", "email"})
@@ -537,14 +552,21 @@ class Service(EditorialDesk, FollowDesk):
                     "import or mark papers ready first"
                 )
             missing = wanted - (record.channels if record else frozenset())
-            dests, notes = await self.destinations(missing)
-            report = PublishReport(str(w), issue.title_zh, len(issue.papers), dry_run=dry_run)
-            report.destinations, report.notes = dests, requeued + notes
+            audience, notes = await self.destinations(missing)
+            await self.add_followers(audience, issue, missing)
+            report = PublishReport(str(w), issue.title_zh, len(issue.papers), dry_run=bool(dry_run))
+            report.notes = requeued + notes
             if dry_run:
+                if dry_run == "count":
+                    async for _destination in audience:
+                        pass
+                else:
+                    report.destinations = await audience.collect()
+                report.planned = audience.count
                 return report
             if missing or record is None:
-                picks = await self.personal_destinations(issue, missing, dests)
-                record = await self.ledger.plan(issue, dests, missing, picks=picks)
+                record = await self.ledger.plan(issue, audience, missing, picks=audience.picks)
+                report.planned = audience.count
             assert record is not None
             content = self.content_for(issue)
             for (channel, address), ids in (await self.ledger.personal_picks(record.id)).items():
@@ -577,7 +599,7 @@ class Service(EditorialDesk, FollowDesk):
             await self._fill_report(report, record.id, stats)
             report.seconds = time.monotonic() - started
             if report.complete:
-                log.info("published %s to %d destinations", w, len(dests))
+                log.info("published %s (%d destinations planned now)", w, report.planned)
             if stats.gave_up and self.on_give_up is not None:
                 await self.on_give_up(str(w), stats.gave_up)
             return report

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from digestbot.audience import Audience, EmailPicks
 from digestbot.db.follows import KEYWORDS, MODE, ONLY_MY_TOPICS, TOPIC, Follow, Follows
 from digestbot.db.tables import bot_users
 from digestbot.delivery.ledger import Ledger
-from digestbot.delivery.senders import MINE_FIRST
 from digestbot.errors import FollowError
 from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
 from digestbot.topics import Topic, TopicMatcher, matching_papers, normalize
@@ -171,55 +171,40 @@ class FollowDesk(TopicDesk):
                 out[address] = (tuple(p.arxiv_id for p in found), langs[-1])
         return out
 
-    async def personal_destinations(
-        self,
-        issue: Issue,
-        channels: frozenset[str],
-        destinations: list[tuple[Destination, str]],
-    ) -> dict[tuple[str, str], tuple[str, ...]]:
-        """Personal copies of ``issue``, planned with it; returns what each carries.
+    async def add_followers(
+        self, audience: Audience, issue: Issue, channels: frozenset[str]
+    ) -> None:
+        """Followers' personal copies of ``issue``, planned with it.
 
         Telegram (when planned): one personal (topics) destination per follower whose
-        follows match a paper, in the follower's language, added to ``destinations``.
+        follows match a paper, in the follower's language, added to ``audience``.
         Email (when planned): an "only my topics" subscriber's copy carries just their
-        papers; one nothing matches is taken out of ``destinations``. Another subscriber
-        who follows topics gets the whole issue with the papers of their topics first.
+        papers, and one nothing matches gets no mail; another subscriber who follows
+        topics gets the whole issue with the papers of their topics first. The audience
+        applies this to each email subscriber as the list streams by.
         """
-        picks: dict[tuple[str, str], tuple[str, ...]] = {}
         if Channel.TELEGRAM.value in channels:
             found = await self.personal_picks(issue, Channel.TELEGRAM)
             chosen = await self._chosen_langs(list(found))
             for address, (ids, followed_in) in found.items():
                 # a /lang choice comes first, else the language they followed in
                 lang = chosen.get(address) or (Language.EN if followed_in == "en" else Language.ZH)
-                destinations.append(
+                audience.tail.append(
                     (Destination(Channel.TOPICS, address, lang), self.telegram_transport)
                 )
-                picks[(Channel.TOPICS.value, address)] = ids
+                audience.picks[(Channel.TOPICS.value, address)] = ids
         if Channel.EMAIL.value in channels:
-            only_mine = {
+            only_mine = frozenset(
                 f.address
                 for f in await self.follows.every(Channel.EMAIL.value)
                 if (f.kind, f.value) == (MODE, ONLY_MY_TOPICS)
-            }
+            )
             found = await self.personal_picks(issue, Channel.EMAIL)
-            if found or only_mine:
-                everything = tuple(p.arxiv_id for p in issue.papers)
-                kept = []
-                for dest, transport in destinations:
-                    if dest.channel is Channel.EMAIL and dest.address in only_mine:
-                        if dest.address not in found:
-                            continue  # nothing of this issue for them: no mail at all
-                        picks[(Channel.EMAIL.value, dest.address)] = found[dest.address][0]
-                    elif dest.channel is Channel.EMAIL and dest.address in found:
-                        # the whole issue, the papers of their topics first
-                        mine = found[dest.address][0]
-                        rest = tuple(i for i in everything if i not in mine)
-                        if rest:
-                            picks[(Channel.EMAIL.value, dest.address)] = (*mine, MINE_FIRST, *rest)
-                    kept.append((dest, transport))
-                destinations[:] = kept
-        return picks
+            audience.email = EmailPicks(
+                {address: ids for address, (ids, _lang) in found.items()},
+                only_mine,
+                tuple(p.arxiv_id for p in issue.papers),
+            )
 
     async def email_topics(self, address: str) -> tuple[frozenset[str], bool]:
         """What an email subscriber chose on the preferences page: the topics they follow

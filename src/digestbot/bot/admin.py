@@ -50,7 +50,7 @@ class AdminHandlers:
         lang = await self.replies.lang_of(user)
         arg = command_argument(update.effective_message)
         try:
-            report = await self.service.publish(arg or None, dry_run=True)
+            report = await self.service.publish(arg or None, dry_run="count")
         except DigestbotError as exc:
             await self.replies.reply(update, context, views.publish_error(exc, arg, lang))
             return

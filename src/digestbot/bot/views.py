@@ -294,7 +294,7 @@ def publish_preview(report: PublishReport, lang: Language, title: str | None = N
         week=report.week,
         title=title or report.title,
         papers=count(lang, "papers", report.papers),
-        destinations=count(lang, "destinations", len(report.destinations)),
+        destinations=count(lang, "destinations", report.planned),
     )
     html = "\n".join([head, *(note(lang, text) for text in report.notes)])
     buttons = (

@@ -263,7 +263,8 @@ class Ledger:
         million subscribers costs the memory of one chunk. After a large plan, PostgreSQL
         gets fresh statistics for ``deliveries`` (see :meth:`_analyze`). ``picks``: for each
         personal destination (channel, address), the papers it carries, stored in the same
-        transaction.
+        transaction. It is read after ``destinations`` is consumed, so a stream may fill it
+        as it goes (:class:`digestbot.audience.Audience` does).
         """
         now = utcnow()
         planned = 0
