@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import email.policy
 import email.utils
 import logging
 import ssl
@@ -16,15 +17,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event
 
 from digestbot.db.engine import make_engine, upgrade
 from digestbot.delivery.ledger import Delivery, Ledger
 from digestbot.delivery.publisher import Publisher
-from digestbot.delivery.senders import Content, Job, LeaseLost, RenderOptions
+from digestbot.delivery.senders import (
+    Content,
+    Job,
+    LeaseLost,
+    RenderOptions,
+    _encode_body,
+    _Part,
+)
 from digestbot.delivery.smtp import SmtpSender
 from digestbot.errors import PermanentDeliveryError, SettingsError, TransientDeliveryError
 from digestbot.models import Channel, Destination, Issue, Language
+from digestbot.render.email import (
+    PREFERENCES_PLACEHOLDER,
+    UNSUBSCRIBE_PLACEHOLDER,
+    build_message,
+    render_email,
+)
 from digestbot.render.templates import Templates
 from digestbot.settings import SmtpSettings
 from digestbot.subscribers import ACTIVE, BOUNCED, Subscribers
@@ -153,6 +169,75 @@ def test_wire_bytes_are_what_the_email_package_writes(lang: Language, to: str) -
         assert wire == recipient.message().as_bytes()
         assert b"\r\nList-Unsubscribe: <" + url.encode() + b">\r\n" in wire
         assert b"\n" not in wire.replace(b"\r\n", b"")  # CRLF only
+
+
+@pytest.mark.parametrize("lang", list(Language))
+@pytest.mark.parametrize("picks", [None, ("2404.09173",)])
+def test_each_body_is_encoded_whole_as_before(
+    lang: Language, picks: tuple[str, ...] | None
+) -> None:
+    # the template encodes the part of each body all recipients share once and only the
+    # rest per recipient: together they must be the whole personalised body, encoded in
+    # one piece with the transfer encoding the email package chose
+    content = content_for()
+    if picks is not None:  # a follower's own mail: another template, made on demand
+        content.email_picks["ann@example.com"] = picks
+    template = content._template(lang, "ann@example.com")
+    options = content.options
+    rendered = (
+        content.email(lang)
+        if picks is None
+        else render_email(content.personal_issue(picks), lang, public_url=PUBLIC)
+    )
+    long_url = f"{PUBLIC}/unsubscribe/" + "x" * 150
+    for url in (unsubscribe_url(Channel.EMAIL, "ann@example.com"), long_url):
+        recipient = template.recipient("ann@example.com", url)
+        reference = build_message(
+            rendered,
+            sender=options.sender,
+            to="ann@example.com",
+            unsubscribe_url=url,
+            list_id=options.list_id,
+            message_id_domain=content.domain,
+        )
+        bodies = rendered.personalize(url)
+        parts = list(reference.iter_parts())
+        assert len(parts) == len(recipient.parts) == 2
+        for (subtype, cte, payload), part, body in zip(recipient.parts, parts, bodies, strict=True):
+            assert (subtype, cte) == (part.get_content_subtype(), part["Content-Transfer-Encoding"])
+            assert cte in ("base64", "quoted-printable")  # what the shared head is for
+            assert (cte, payload) == _encode_body(body, cte)
+        got = email.message_from_bytes(recipient.wire(), policy=email.policy.default)
+        decoded = [p.get_content() for p in got.iter_parts()]  # type: ignore[attr-defined]
+        assert [d.replace("\r\n", "\n").rstrip("\n") for d in decoded] == [
+            b.replace("\r\n", "\n").rstrip("\n") for b in bodies
+        ]
+
+
+_BODY_TEXT = st.lists(
+    st.sampled_from(["a", "é", "论", "😀", " ", "\t", "=", ".", "\n", "\r\n", "x" * 90]),
+    max_size=200,
+).map("".join)
+
+
+@given(
+    head=_BODY_TEXT,
+    middle=_BODY_TEXT,
+    tail=_BODY_TEXT,
+    cte=st.sampled_from(["base64", "quoted-printable", "7bit"]),
+    url=st.sampled_from(["https://d.example/u/t0k3n", "https://d.example/u/" + "y" * 120]),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_shared_head_and_a_personal_rest_encode_as_the_whole_body(
+    head: str, middle: str, tail: str, cte: str, url: str
+) -> None:
+    body = f"{head}{UNSUBSCRIBE_PLACEHOLDER}{middle}{PREFERENCES_PLACEHOLDER}{tail}"
+    part = _Part.of("plain", cte, body)
+
+    def personal(text: str) -> str:
+        return text.replace(UNSUBSCRIBE_PLACEHOLDER, url).replace(PREFERENCES_PLACEHOLDER, url)
+
+    assert part.encode(personal(body[part.cut :])) == ("plain", *_encode_body(personal(body), cte))
 
 
 async def test_a_long_unsubscribe_url_stays_one_literal_link_on_the_wire(sink: SmtpSink) -> None:

@@ -18,7 +18,15 @@ from typing import Protocol
 
 from digestbot.delivery.ledger import Delivery
 from digestbot.models import Channel, Issue, Language
-from digestbot.render.email import POLICY, RenderedEmail, build_message, check_header, render_email
+from digestbot.render.email import (
+    POLICY,
+    PREFERENCES_PLACEHOLDER,
+    UNSUBSCRIBE_PLACEHOLDER,
+    RenderedEmail,
+    build_message,
+    check_header,
+    render_email,
+)
 from digestbot.render.telegram import TelegramPost, render_telegram_post
 from digestbot.render.telegram_post import IssueButton
 from digestbot.render.templates import Templates
@@ -226,6 +234,65 @@ def _encode_body(body: str, cte: str) -> tuple[str, str]:
     )
 
 
+_BASE64_LINE = 57
+"""Bytes per line of ``base64.encodebytes`` output (76 characters)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One alternative of a language's email, its shared head encoded once.
+
+    Only the lines from the first recipient placeholder on differ between recipients.
+    Quoted-printable encodes line by line and base64 in 57-byte groups, so the encoded
+    head (the lines before it; for base64, whole groups of them) followed by the encoded
+    rest is the encoding of the whole body, as :func:`_encode_body` would make it.
+    """
+
+    subtype: str
+    cte: str
+    head: str
+    """The encoded payload of the shared head ("" when nothing is shared)."""
+    carry: bytes
+    """base64: the head's bytes after its last whole 57-byte group, encoded with the rest."""
+    cut: int
+    """Where the personalised rest of the template's body starts (0: the whole body)."""
+
+    @classmethod
+    def of(cls, subtype: str, cte: str, body: str) -> _Part:
+        first = min(
+            (
+                i
+                for i in (body.find(UNSUBSCRIBE_PLACEHOLDER), body.find(PREFERENCES_PLACEHOLDER))
+                if i >= 0
+            ),
+            default=-1,
+        )
+        if cte not in ("base64", "quoted-printable") or first < 0:
+            return cls(subtype, cte, "", b"", 0)
+        cut = body.rfind("\n", 0, first) + 1
+        lines = body[:cut].encode("utf-8").splitlines()
+        if cte == "base64":
+            data = b"\r\n".join(lines) + b"\r\n" if lines else b""
+            whole = len(data) // _BASE64_LINE * _BASE64_LINE
+            return cls(
+                subtype, cte, base64.encodebytes(data[:whole]).decode("ascii"), data[whole:], cut
+            )
+        head = binascii.b2a_qp(b"\n".join(lines) + b"\n", istext=True) if lines else b""
+        return cls(subtype, cte, head.decode("ascii"), b"", cut)
+
+    def encode(self, rest: str) -> tuple[str, str, str]:
+        """(subtype, transfer encoding, payload) of the body whose part from ``cut`` on
+        is ``rest`` (the whole body when ``cut`` is 0)."""
+        if not self.head and not self.carry:
+            return (self.subtype, *_encode_body(rest, self.cte))
+        lines = rest.encode("utf-8").splitlines()
+        if self.cte == "base64":
+            data = self.carry + b"\r\n".join(lines) + b"\r\n"
+            return self.subtype, self.cte, self.head + base64.encodebytes(data).decode("ascii")
+        tail = binascii.b2a_qp(b"\n".join(lines) + b"\n", istext=True).decode("ascii")
+        return self.subtype, self.cte, self.head + tail
+
+
 @dataclass(frozen=True, slots=True)
 class _EmailTemplate:
     """One language's issue email with the recipient's parts left open.
@@ -238,10 +305,11 @@ class _EmailTemplate:
     """
 
     rendered: RenderedEmail
+    """The bodies from each part's ``cut`` on (the whole bodies where nothing is cut)."""
     headers: tuple[tuple[str, str | None], ...]
     """(name, pre-folded value), None for a per-recipient header, in build_message's order."""
-    parts: tuple[tuple[str, str], ...]
-    """(subtype, transfer encoding) of the alternatives: plain text, then HTML."""
+    parts: tuple[_Part, _Part]
+    """The alternatives: plain text, then HTML."""
     domain: str
 
     @classmethod
@@ -258,12 +326,15 @@ class _EmailTemplate:
             (name, None if name in _PERSONAL else _folded(name, value))
             for name, value in reference.items()
         )
-        parts = tuple(
+        kinds = [
             (part.get_content_subtype(), str(part["Content-Transfer-Encoding"]))
             for part in reference.iter_parts()
-        )
-        assert [p[0] for p in parts] == ["plain", "html"], parts
-        return cls(rendered, headers, parts, domain)
+        ]
+        assert [k[0] for k in kinds] == ["plain", "html"], kinds
+        text = _Part.of(*kinds[0], rendered.text)
+        html = _Part.of(*kinds[1], rendered.html)
+        rest = replace(rendered, text=rendered.text[text.cut :], html=rendered.html[html.cut :])
+        return cls(rest, headers, (text, html), domain)
 
     def recipient(
         self,
@@ -277,10 +348,7 @@ class _EmailTemplate:
         check_header("To", to)
         check_header("unsubscribe_url", unsubscribe_url)
         bodies = self.rendered.personalize(unsubscribe_url)
-        encoded = tuple(
-            (subtype, *_encode_body(body, cte))
-            for (subtype, cte), body in zip(self.parts, bodies, strict=True)
-        )
+        encoded = tuple(part.encode(body) for part, body in zip(self.parts, bodies, strict=True))
         boundary = _boundary(payload for _s, _c, payload in encoded)
         personal = {
             "To": to if _DOT_ATOM_ADDRESS.fullmatch(to) and len(to) <= 70 else _folded("To", to),
