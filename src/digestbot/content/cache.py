@@ -35,14 +35,14 @@ import yaml
 from digestbot import models
 from digestbot.content import files, frontmatter, schema, snapshot, store
 from digestbot.content.snapshot import ParsedFile, Problem
-from digestbot.models import Links, Paper, Status
+from digestbot.models import Links, Paper, PaperHead, Status
 
 log = logging.getLogger("digestbot.content")
 
 #: Folder, inside the content directory, for derived files (this cache, the search index).
 CACHE_DIR_NAME: Final = ".cache"
 CACHE_FILE_NAME: Final = "papers.marshal"
-FORMAT: Final = "digestbot-paper-cache-3"
+FORMAT: Final = "digestbot-paper-cache-4"
 _MAGIC: Final = FORMAT.encode() + b"\n"
 RACY_SECONDS: Final = 2.0
 
@@ -81,8 +81,8 @@ _COLUMNS: Final = (
     "title_en",
     "date",
     "title_zh",
-    "summary_en",
-    "summary_zh",
+    "summary_digest",
+    "summary_flags",
     "authors",
     "code",
     "project",
@@ -90,8 +90,13 @@ _COLUMNS: Final = (
     "score",
     "tags",
     "status",
-    "abstract",
 )
+#: The long text (summaries, body) is not a column but ``CHUNK``-row blobs after the
+#: columns, each ``(summary_en, summary_zh, abstract)`` lists (None for a row stored
+#: without them): a reader decodes one chunk at a time and keeps only the rows it holds
+#: whole, so a start-up never builds the summaries of the whole back catalogue at once.
+_TEXTS: Final = ("summary_en", "summary_zh", "abstract")
+CHUNK: Final = 2048
 
 
 def default_cache_dir(content_root: Path) -> Path:
@@ -122,8 +127,8 @@ def _stamp(path: str) -> Stamp:
 
 
 def _encode(entries: dict[str, ParsedFile]) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
-    add = [columns[name].append for name in _COLUMNS]
+    columns: dict[str, list[Any]] = {name: [] for name in (*_COLUMNS, *_TEXTS)}
+    add = [columns[name].append for name in (*_COLUMNS, *_TEXTS)]
     for path in sorted(entries):
         parsed = entries[path]
         stamp = parsed.stamp
@@ -131,15 +136,15 @@ def _encode(entries: dict[str, ParsedFile]) -> dict[str, list[Any]]:
         row: tuple[Any, ...] = (path, stamp, parsed.id_line, problems, parsed.invalid_id)
         paper = parsed.paper
         if paper is None:
-            row += (None,) * (len(_COLUMNS) - len(row))
+            row += (None,) * (len(_COLUMNS) + len(_TEXTS) - len(row))
         else:
             row += (
                 paper.arxiv_id,
                 paper.title_en,
                 paper.date.toordinal(),
                 paper.title_zh,
-                paper.summary_en,
-                paper.summary_zh,
+                paper.summary_digest,
+                paper.has_summary_en | paper.has_summary_zh << 1,
                 paper.authors,
                 paper.links.code,
                 paper.links.project,
@@ -147,8 +152,11 @@ def _encode(entries: dict[str, ParsedFile]) -> dict[str, list[Any]]:
                 paper.score,
                 paper.tags,
                 paper.status.value,
-                paper.abstract,
             )
+            if isinstance(paper, Paper):
+                row += (paper.summary_en, paper.summary_zh, paper.abstract)
+            else:
+                row += (None, None, None)
         for append, value in zip(add, row, strict=True):
             append(value)
     return columns
@@ -176,15 +184,24 @@ def write_columns(out: BinaryIO, key: str, columns: dict[str, list[Any]]) -> Non
     """Write ``columns`` (emptied as it goes: each is freed once written) under ``key``."""
     paths = columns.get("path")
     rows = len(paths) if isinstance(paths, list) else 0
+    texts = [columns.pop(name, [None] * rows) for name in _TEXTS]
     out.write(_MAGIC)
     _write_blob(out, (key, tuple(columns), rows))
     for name in list(columns):
         _write_blob(out, columns.pop(name))
+    for start in range(0, rows, CHUNK):
+        _write_blob(out, tuple(text[start : start + CHUNK] for text in texts))
 
 
-def read_columns(src: BinaryIO, key: str) -> dict[str, list[Any]] | None:
+def read_columns(
+    src: BinaryIO, key: str, recent_days: int | None = None
+) -> dict[str, list[Any]] | None:
     """The columns of a cache file written under ``key``; None when it was written by
-    another version or under another key; DamagedCache (or a decode error) when broken."""
+    another version or under another key; DamagedCache (or a decode error) when broken.
+
+    The long text columns (``_TEXTS``) hold None except for the rows kept whole: every row
+    when ``recent_days`` is None, else drafts and papers listed within ``recent_days`` of
+    the newest paper (``ContentStore.recent_weeks``)."""
     size = os.fstat(src.fileno()).st_size
     if src.read(len(_MAGIC)) != _MAGIC:
         if size == 0 or src.tell() < len(_MAGIC):
@@ -201,21 +218,51 @@ def read_columns(src: BinaryIO, key: str) -> dict[str, list[Any]] | None:
         if not isinstance(column, list) or len(column) != rows:
             raise DamagedCache(f"column {name} is not a list of {rows}")
         columns[name] = column
+    keep = _whole_rows(columns, recent_days)
+    texts: list[list[Any]] = [[None] * rows for _ in _TEXTS]
+    for start in range(0, rows, CHUNK):
+        chunk = _read_blob(src, size)
+        if not isinstance(chunk, tuple) or len(chunk) != len(_TEXTS):
+            raise DamagedCache(f"text chunk at row {start} is not {len(_TEXTS)} lists")
+        for i in keep(start, start + CHUNK):
+            for text, part in zip(texts, chunk, strict=True):
+                text[i] = part[i - start]
+        del chunk
+    columns.update(zip(_TEXTS, texts, strict=True))
     return columns
+
+
+def _whole_rows(columns: dict[str, list[Any]], recent_days: int | None) -> Any:
+    """Which rows of ``[start, stop)`` keep their long text: a function of the range."""
+    if recent_days is None:
+        rows = len(columns["path"])
+        return lambda start, stop: range(start, min(stop, rows))
+    dates = columns["date"]
+    statuses = columns["status"]
+    known = [d for d in dates if d is not None]
+    cutoff = (max(known) if known else 0) - recent_days
+    draft = Status.DRAFT.value
+
+    def keep(start: int, stop: int) -> list[int]:
+        return [
+            i
+            for i in range(start, min(stop, len(dates)))
+            if dates[i] is not None and (dates[i] >= cutoff or statuses[i] == draft)
+        ]
+
+    return keep
 
 
 def _decode(path: Path, columns: dict[str, list[Any]], i: int) -> ParsedFile:
     c = columns
-    paper = None
+    paper: PaperHead | None = None
     if c["arxiv_id"][i] is not None:
         code, project, hf = c["code"][i], c["project"][i], c["hf"][i]
-        paper = Paper(
+        head = (
             c["arxiv_id"][i],
             c["title_en"][i],
             _date(c["date"][i]),
             c["title_zh"][i],
-            c["summary_en"][i],
-            c["summary_zh"][i],
             c["authors"][i],
             _NO_LINKS
             if code is None and project is None and hf is None
@@ -223,8 +270,18 @@ def _decode(path: Path, columns: dict[str, list[Any]], i: int) -> ParsedFile:
             c["score"][i],
             c["tags"][i],
             _STATUS[c["status"][i]],
-            c["abstract"][i],
         )
+        summary_en = c["summary_en"][i]
+        if summary_en is None:
+            flags = c["summary_flags"][i]
+            paper = PaperHead(*head, c["summary_digest"][i], bool(flags & 1), bool(flags & 2))
+        else:
+            paper = Paper(
+                *head,
+                summary_en=summary_en,
+                summary_zh=c["summary_zh"][i],
+                abstract=c["abstract"][i],
+            )
     return ParsedFile(
         paper,
         c["id_line"][i],
@@ -249,6 +306,8 @@ class PaperCache:
         self.path = path
         #: What else decides a file's outcome (the store's size caps); part of the key.
         self.variant = ""
+        #: Rows whose long text a read keeps (see ``read_columns``); set by the store.
+        self.recent_days: int | None = None
         # Columns read from disk: used by the first load only, then dropped.
         self._columns: dict[str, list[Any]] | None = None
         # What the last load saw, as live objects shared with its Snapshot: later loads
@@ -270,7 +329,7 @@ class PaperCache:
     def _read(self) -> dict[str, list[Any]]:
         try:
             with self.path.open("rb") as src:
-                return read_columns(src, self.key) or {}
+                return read_columns(src, self.key, self.recent_days) or {}
         except FileNotFoundError:
             return {}
         except OSError as exc:
@@ -320,6 +379,14 @@ class PaperCache:
         if stamp is None or _STAMP.unpack(stamp)[1] > time.time_ns() - int(RACY_SECONDS * 1e9):
             return
         self._fresh[path] = dataclasses.replace(parsed, stamp=stamp)
+
+    def hold(self, path: str, paper: PaperHead) -> None:
+        """Keep ``paper`` (whole, or its head) for ``path`` instead of what the last load
+        held, so the cache holds no summaries the snapshot dropped. A later save writes a
+        head's row without its long text."""
+        parsed = self._live.get(path)
+        if parsed is not None and parsed.paper is not None:
+            self._live[path] = dataclasses.replace(parsed, paper=paper)
 
     def all_unchanged(self, paths: list[str]) -> bool:
         """Whether ``paths`` are exactly the files of the last load, none changed since."""
