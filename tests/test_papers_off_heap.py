@@ -74,6 +74,13 @@ def test_an_old_paper_is_held_without_its_summaries(
     assert service.store.cache is not None
     cached, _ = service.store.cache.lookup(str(old_paper))
     assert cached is not None and not isinstance(cached.paper, Paper)
+    # the cache file holds them, but a reader decodes only the recent rows' long text
+    fresh = PaperCache.beside(content_dir)
+    fresh.variant, fresh.recent_days = service.store.cache.variant, 7 * RECENT_WEEKS
+    cached, _ = fresh.lookup(str(old_paper))
+    assert cached is not None and not isinstance(cached.paper, Paper)
+    recent, _ = fresh.lookup(str(content_dir / "papers/2024/2404.08634.md"))
+    assert recent is not None and isinstance(recent.paper, Paper)
     # a fresh process reads the cache file and leaves them there too
     again = build_service(load_settings())
     assert not isinstance(held(again, OLD_ID), Paper)
