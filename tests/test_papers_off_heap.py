@@ -81,6 +81,7 @@ def test_an_old_paper_is_held_without_its_summaries(
     assert cached is not None and not isinstance(cached.paper, Paper)
     recent, _ = fresh.lookup(str(content_dir / "papers/2024/2404.08634.md"))
     assert recent is not None and isinstance(recent.paper, Paper)
+    fresh.close()
     # a fresh process reads the cache file and leaves them there too
     again = build_service(load_settings())
     assert not isinstance(held(again, OLD_ID), Paper)
