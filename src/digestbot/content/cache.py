@@ -69,8 +69,9 @@ _LENGTH = struct.Struct("<Q")
 #: Columns rather than one tuple per file: decoding then allocates each column's objects
 #: together, so the short-lived ones (ints, the lists) free whole memory pools instead of
 #: leaving holes between the strings the papers keep (~40 MB of RSS at 100,000 papers).
-#: The file is ``FORMAT`` + newline, a header blob ``(key, column names, rows)``, then one
-#: blob per column: reading or writing holds one column's bytes at a time, not the file's.
+#: The file is ``FORMAT`` + newline, a header blob ``(key, column names, rows, CHUNK,
+#: newest date)``, the ``path`` and ``stamp`` columns, then per ``CHUNK`` rows one blob of
+#: the other columns' slices and one of the long text (``ColumnReader`` reads it).
 _COLUMNS: Final = (
     "path",
     "stamp",
@@ -91,10 +92,9 @@ _COLUMNS: Final = (
     "tags",
     "status",
 )
-#: The long text (summaries, body) is not a column but ``CHUNK``-row blobs after the
-#: columns, each ``(summary_en, summary_zh, abstract)`` lists (None for a row stored
-#: without them): a reader decodes one chunk at a time and keeps only the rows it holds
-#: whole, so a start-up never builds the summaries of the whole back catalogue at once.
+#: The long text (summaries, body): per chunk, ``(summary_en, summary_zh, abstract)`` lists
+#: (None for a row stored without them); a reader keeps only the rows it holds whole, so a
+#: start-up never builds the summaries of the whole back catalogue, not even for a moment.
 _TEXTS: Final = ("summary_en", "summary_zh", "abstract")
 CHUNK: Final = 2048
 
