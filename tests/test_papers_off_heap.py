@@ -97,6 +97,10 @@ def test_every_store_gives_the_whole_paper_when_asked(old_paper: Path, content_d
     assert whole is not None and whole.summary_en == OLD_EN
     assert fingerprint(whole) == fingerprint(snap.papers[OLD_ID])
     assert snap.whole("2401.99999") is None
+    # an editor fixes the title of an old paper: its page shows the file as it is now
+    old_paper.write_text(OLD.replace("Ledgered Mixture", "Ledger-Keeping Mixture"), "utf-8")
+    fixed = snap.whole(OLD_ID)
+    assert fixed is not None and fixed.title_en == "Ledger-Keeping Mixture of Experts"
     # the store every paper is whole in (editors' commands) holds it whole
     everything = ContentStore(content_dir, cache=PaperCache.beside(content_dir)).load()
     assert isinstance(everything.papers[OLD_ID], Paper)

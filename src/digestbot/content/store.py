@@ -101,7 +101,7 @@ class ContentStore:
         #: override of those weeks); the others are held as ``PaperHead``s and read whole
         #: from their files when shown (``Snapshot.whole``).
         self.recent_weeks = recent_weeks
-        self._wholes: OrderedDict[tuple[str, bytes], Paper] = OrderedDict()
+        self._wholes: OrderedDict[tuple[str, int, int, int, int], Paper] = OrderedDict()
         self._wholes_lock = threading.Lock()
         self.limits = limits or ContentLimits()
         #: Whether papers keep their file's Markdown body (``Paper.abstract``): only the
@@ -197,7 +197,7 @@ class ContentStore:
             held: PaperHead | None
             if keep:
                 held = self._read_whole(snap.paths, paper)
-                if held is None:  # the file changed under us: the next reload sees it
+                if held is None:  # the file went away under us: the next reload sees it
                     continue
             else:
                 assert isinstance(paper, Paper)
@@ -213,13 +213,18 @@ class ContentStore:
         return read
 
     def _read_whole(self, paths: PathMap, head: PaperHead) -> Paper | None:
-        """``head`` with its summaries, parsed again from its file (~150 µs; the last
-        ``WHOLE_LRU`` are kept). None when the file no longer holds a valid paper of that
-        id with the same summaries (it changed after the load: the next reload has it)."""
+        """``head`` with its summaries: its file parsed again (~150 µs; the last
+        ``WHOLE_LRU`` are kept, by the file's stat). A file edited since the load gives the
+        paper as it is now (what a reload would hold); None when the file is gone or no
+        longer holds a valid paper of that id."""
         if head.arxiv_id not in paths:
             return None
         name = str(paths[head.arxiv_id])
-        key = (name, head.summary_digest)
+        try:
+            st = os.stat(name)
+        except OSError:
+            return None
+        key = (name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         with self._wholes_lock:
             found = self._wholes.get(key)
             if found is not None:
@@ -227,8 +232,6 @@ class ContentStore:
                 return found
         paper = self._parse_paper(Path(name)).paper
         if not isinstance(paper, Paper) or paper.arxiv_id != head.arxiv_id:
-            return None
-        if paper.summary_digest != head.summary_digest:
             return None
         with self._wholes_lock:
             self._wholes[key] = paper
