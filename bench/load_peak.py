@@ -1,9 +1,10 @@
 """Benchmark: peak memory (VmHWM) of one warm ``ContentStore.load()`` through the parse cache.
 
-Run: python bench/load_peak.py CONTENT_DIR [--bodies]
+Run: python bench/load_peak.py CONTENT_DIR [--bodies] [--all-whole]
 
 In a fresh interpreter: load the store at CONTENT_DIR with its parse cache (as
-`digestbot run` does: no Markdown bodies unless ``--bodies``), then print the load time,
+`digestbot run` does: no Markdown bodies unless ``--bodies``; only the recent weeks' papers
+whole, ``RECENT_WEEKS``, unless ``--all-whole``), then print the load time,
 cache hits and misses, the peak resident memory (VmHWM) and the resident memory before and
 after ``malloc_trim``. Run it twice: the first run of a new code version parses every file
 and writes the cache. To compare with an older version, run the same command with that
@@ -18,6 +19,8 @@ import gc
 import time
 from pathlib import Path
 
+from digestbot import models
+from digestbot.content import store as content_store
 from digestbot.content.cache import PaperCache
 from digestbot.content.store import ContentStore, trim_heap
 
@@ -33,17 +36,25 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("content", type=Path)
     ap.add_argument("--bodies", action="store_true", help="keep Markdown bodies (older code)")
+    ap.add_argument("--all-whole", action="store_true", help="every paper with its summaries")
     args = ap.parse_args()
-    extra = {} if args.bodies else {"bodies": False}
+    # --bodies: the code of before issue 14 (no ``bodies``, no ``recent_weeks``)
+    recent = None if args.all_whole else getattr(content_store, "RECENT_WEEKS", None)
     before = status_mib("VmHWM")
     t0 = time.perf_counter()
-    store = ContentStore(args.content, cache=PaperCache.beside(args.content), **extra)
+    cache = PaperCache.beside(args.content)
+    if args.bodies:
+        store = ContentStore(args.content, cache=cache)
+    else:
+        store = ContentStore(args.content, cache=cache, bodies=False, recent_weeks=recent)
     snap = store.load()
     seconds = time.perf_counter() - t0
     assert store.cache is not None
+    whole_type = getattr(models, "Paper")  # noqa: B009 (a head is a Paper's base)
+    whole = sum(type(p) is whole_type for p in snap.papers.values())
     print(
-        f"papers {len(snap.papers)}, cache hits {store.cache.hits} misses {store.cache.misses}, "
-        f"load {seconds:.2f} s"
+        f"papers {len(snap.papers)} ({whole} whole), cache hits {store.cache.hits} "
+        f"misses {store.cache.misses}, load {seconds:.2f} s"
     )
     print(f"VmHWM before {before:.0f} MiB, after load {status_mib('VmHWM'):.0f} MiB")
     rss = status_mib("VmRSS")

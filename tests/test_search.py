@@ -7,7 +7,7 @@ import datetime as dt
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from conftest import CORPUS, SAMPLE_CONTENT, require_corpus
 from digestbot.content.store import ContentStore
-from digestbot.models import Paper, Status
+from digestbot.models import Paper, PaperHead, Status
 from digestbot.search.index import SCHEMA_VERSION, SearchIndex, SearchIndexError, SearchResult
 from digestbot.search.query import MAX_QUERY_CHARS, parse_query, split_terms
 
@@ -575,7 +575,7 @@ def test_an_index_sync_that_failed_is_retried_though_no_file_changed(
         real = service.index.sync
         calls: list[int] = []
 
-        def failing(papers: dict[str, Paper]) -> int:
+        def failing(papers: Mapping[str, PaperHead], whole: object = None) -> int:
             calls.append(len(papers))
             raise sqlite3.OperationalError("disk I/O error")
 

@@ -4,6 +4,7 @@ message accepted by the Bot API stand-in's HTML parser and within 4096 UTF-16 un
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -188,12 +189,8 @@ def _long_issues(draw: st.DrawFn) -> Issue:
             summary_zh=draw(_text(900)),
         )
         tags = tuple(draw(st.lists(_text(12), max_size=4)))
-        papers.append(type(paper)(**{**_fields(paper), "tags": tags}))
+        papers.append(dataclasses.replace(paper, tags=tags))
     return make_issue(papers, intro_zh=draw(_text(300)))
-
-
-def _fields(paper: object) -> dict[str, object]:
-    return {name: getattr(paper, name) for name in paper.__slots__}  # type: ignore[attr-defined]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -250,11 +250,14 @@ class EditorialDesk:
                 f"no topics in {self.store.topics_path}: write one '- slug: …' entry per topic "
                 "(see the shipped content/topics.yaml) and run digestbot check"
             )
-        papers = sorted(snap.papers.values(), key=lambda p: (p.date, p.arxiv_id))
+        heads = sorted(snap.papers.values(), key=lambda p: (p.date, p.arxiv_id))
         if week is not None:
-            papers = [p for p in papers if p.date in week]
+            heads = [p for p in heads if p.date in week]
         elif not every:
-            papers = [p for p in papers if not p.tags]
+            heads = [p for p in heads if not p.tags]
+        # the matcher reads the summaries: papers held as heads are read whole
+        papers = snap.wholes(p.arxiv_id for p in heads)
+        del heads
         matcher = TopicMatcher(snap.topics)
         picked: dict[str, tuple[str, ...]] = {}
         unmatched = [p for p in papers if not p.tags and not matcher.tags_for(p)]
@@ -279,10 +282,14 @@ class EditorialDesk:
     def drafts(self, week: Week | None) -> list[Draft]:
         """The drafts (of ``week``), oldest first."""
         snap = self.store.load()
+        heads = sorted(snap.papers.values(), key=lambda p: (p.date, p.arxiv_id))
         return [
             Draft(p, snap.paths[p.arxiv_id])
-            for p in sorted(snap.papers.values(), key=lambda p: (p.date, p.arxiv_id))
-            if p.status is Status.DRAFT and (week is None or p.date in week)
+            for p in snap.wholes(
+                h.arxiv_id
+                for h in heads
+                if h.status is Status.DRAFT and (week is None or h.date in week)
+            )
         ]
 
     def mark_ready(self, raw_ids: Sequence[str]) -> ReadyReport:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 from dataclasses import dataclass, field
 
 
@@ -61,22 +62,33 @@ class Links:
     hf: str | None = None
 
 
+def summary_digest(summary_en: str, summary_zh: str) -> bytes:
+    """A short digest of a paper's two summaries (what a slim paper keeps of them)."""
+    text = f"{summary_en}\x1f{summary_zh}".encode()
+    return hashlib.blake2b(text, digest_size=8).digest()
+
+
 @dataclass(frozen=True, slots=True)
-class Paper:
-    """One paper as the content store holds it."""
+class PaperHead:
+    """A paper without its long text: what the content store holds of papers outside the
+    recent weeks (docs/decisions.md, "Papers off the heap"). Lists, ranking, selection
+    and search need no more; whatever shows a summary asks the snapshot for the whole
+    :class:`Paper` (``Snapshot.whole``). A ``Paper`` is a ``PaperHead`` too."""
 
     arxiv_id: str
     title_en: str
     date: dt.date
     title_zh: str = ""
-    summary_en: str = ""
-    summary_zh: str = ""
     authors: tuple[str, ...] = ()
     links: Links = field(default_factory=Links)
     score: int = 0
     tags: tuple[str, ...] = ()
     status: Status = Status.DRAFT
-    abstract: str = ""
+    summary_digest: bytes = b""
+    """``summary_digest(summary_en, summary_zh)``: the search index's fingerprint uses it."""
+    has_summary_en: bool = False
+    has_summary_zh: bool = False
+    """Whether each summary is non-blank (the coverage report counts the gaps)."""
 
     @property
     def abs_url(self) -> str:
@@ -95,6 +107,39 @@ class Paper:
         if lang is Language.ZH and self.title_zh:
             return self.title_zh
         return self.title_en
+
+
+@dataclass(frozen=True, slots=True)
+class Paper(PaperHead):
+    """One paper as the content store holds it, summaries included. ``summary_digest`` and
+    ``has_summary_*`` are derived from the summaries (whatever is passed for them)."""
+
+    summary_en: str = ""
+    summary_zh: str = ""
+    abstract: str = ""
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "summary_digest", summary_digest(self.summary_en, self.summary_zh))
+        set_(self, "has_summary_en", bool(self.summary_en.strip()))
+        set_(self, "has_summary_zh", bool(self.summary_zh.strip()))
+
+    def head(self) -> PaperHead:
+        """This paper without its summaries and body."""
+        return PaperHead(
+            self.arxiv_id,
+            self.title_en,
+            self.date,
+            self.title_zh,
+            self.authors,
+            self.links,
+            self.score,
+            self.tags,
+            self.status,
+            self.summary_digest,
+            self.has_summary_en,
+            self.has_summary_zh,
+        )
 
     def summary(self, lang: Language) -> str:
         """The summary in ``lang``, empty when the paper has none in that language (never

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from typing import TypeVar
 
-from digestbot.models import Issue, IssueOverride, Paper, Status
+from digestbot.models import Issue, IssueOverride, Paper, PaperHead, Status
 from digestbot.weeks import Week, covered_range, issue_titles
 
+#: Selection reads no summaries: it works on heads (or whole papers) alike.
+P = TypeVar("P", bound=PaperHead)
 
-def candidates(papers: Iterable[Paper], week: Week, published: Collection[str] = ()) -> list[Paper]:
+
+def candidates(papers: Iterable[P], week: Week, published: Collection[str] = ()) -> list[P]:
     """Ready papers listed in ``week`` that no earlier published issue carried."""
     return [
         p
@@ -17,19 +21,19 @@ def candidates(papers: Iterable[Paper], week: Week, published: Collection[str] =
     ]
 
 
-def rank(papers: Iterable[Paper]) -> list[Paper]:
+def rank(papers: Iterable[P]) -> list[P]:
     """Most upvoted first; ties by listing day, then id, so the order is stable."""
     return sorted(papers, key=lambda p: (-p.score, p.date, p.arxiv_id))
 
 
 def select_papers(
-    papers: Mapping[str, Paper],
+    papers: Mapping[str, P],
     week: Week,
     *,
     published: Collection[str] = (),
     override: IssueOverride | None = None,
     cap: int = 10,
-) -> list[Paper]:
+) -> list[P]:
     """The papers of ``week``'s issue, in order. An override's explicit list wins as given.
 
     Papers named by an override but missing from ``papers`` are skipped here; the service
@@ -58,7 +62,7 @@ def make_issue(week: Week, papers: Iterable[Paper], override: IssueOverride | No
     )
 
 
-def latest_week(papers: Iterable[Paper], published_weeks: Collection[Week] = ()) -> Week | None:
+def latest_week(papers: Iterable[PaperHead], published_weeks: Collection[Week] = ()) -> Week | None:
     """The latest week holding ready papers that has not been published."""
     weeks = {Week.of(p.date) for p in papers if p.status is Status.READY}
     open_weeks = sorted(w for w in weeks if w not in published_weeks)

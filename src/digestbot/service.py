@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from pathlib import Path
@@ -30,7 +30,7 @@ from digestbot.delivery.senders import Content, RenderOptions, Sender, mail_doma
 from digestbot.editorial import EditorialDesk
 from digestbot.errors import IssueRefused, NothingToPublish, NotPublished
 from digestbot.metrics import record_delivery, record_subscribe, time_publish
-from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
+from digestbot.models import Channel, Destination, Issue, Language, Paper, PaperHead, Status
 from digestbot.render.confirm import render_confirmation
 from digestbot.render.templates import Templates
 from digestbot.search import index_child
@@ -300,7 +300,7 @@ class Service(EditorialDesk, FollowDesk):
         if path is not None and len(ready) >= index_child.MIN_PAPERS and len(self.index) == 0:
             index_child.build_in_child(path, self.store.root, self.store.limits)
             self.index.reopen()
-        changed = self.index.sync(ready)
+        changed = self.index.sync(ready, snap.reader)
         self._synced = True
         del ready
         trim_heap()
@@ -378,7 +378,7 @@ class Service(EditorialDesk, FollowDesk):
             problems = snap.problems_for(record.paper_ids)
             if problems:
                 raise IssueRefused(f"{week} cannot be sent: " + "; ".join(problems))
-            papers: list[Paper] = [snap.papers[pid] for pid in record.paper_ids]
+            papers = self._wholes(record.paper_ids)
         else:
             if override is not None and override.papers:
                 problems = snap.problems_for(override.papers)
@@ -388,14 +388,32 @@ class Service(EditorialDesk, FollowDesk):
                         + "; ".join(problems)
                     )
             published = await self.ledger.published_paper_ids(before_week=str(week))
-            papers = select_papers(
+            chosen = select_papers(
                 snap.papers,
                 week,
                 published=published,
                 override=override,
                 cap=self.settings.papers_per_issue,
             )
+            papers = self._wholes([p.arxiv_id for p in chosen])
         return make_issue(week, papers, override)
+
+    def _wholes(self, arxiv_ids: Sequence[str]) -> list[Paper]:
+        """These papers whole, for an issue (never one with its summaries missing): a paper
+        whose file changed since the load is read after a reload; IssueRefused if not."""
+        papers = self.snapshot().wholes(arxiv_ids)
+        if len(papers) < len(arxiv_ids):
+            self.build_index()
+            papers = self.snapshot().wholes(arxiv_ids)
+        if len(papers) < len(arxiv_ids):
+            lost = sorted(set(arxiv_ids) - {p.arxiv_id for p in papers})
+            raise IssueRefused(f"cannot read {', '.join(lost)} from the content store")
+        return papers
+
+    def whole(self, paper: PaperHead) -> Paper | None:
+        """``paper`` with its summaries (held, or read again from its file): what every
+        page, reply or message that shows a summary renders."""
+        return self.snapshot().whole(paper.arxiv_id)
 
     async def issue_for(self, week: str | Week | None) -> Issue:
         w = await self.resolve_week(week)
@@ -680,9 +698,9 @@ class Service(EditorialDesk, FollowDesk):
     def paper(self, arxiv_id: str, *, drafts: bool = False) -> Paper | None:
         """A ready paper by id (drafts only when asked); an unknown id reloads the store
         (throttled) in case another process just added it."""
-        found = self.snapshot().papers.get(arxiv_id)
+        found = self.snapshot().whole(arxiv_id)
         if found is None and self._added_since_load([arxiv_id]) and self.refresh_if_stale():
-            found = self.snapshot().papers.get(arxiv_id)
+            found = self.snapshot().whole(arxiv_id)
         if found is not None and found.status is not Status.READY and not drafts:
             return None
         return found
@@ -697,7 +715,7 @@ class Service(EditorialDesk, FollowDesk):
         missing = [pid for pid in record.paper_ids if pid not in snap.papers]
         if missing and self._added_since_load(missing) and self.refresh_if_stale():
             snap = self.snapshot()
-        papers = [snap.papers[pid] for pid in record.paper_ids if pid in snap.papers]
+        papers = snap.wholes(record.paper_ids)
         issue = make_issue(w, papers, snap.overrides.get(w))
         return replace(issue, title_zh=record.title_zh, title_en=record.title_en)
 
@@ -794,11 +812,11 @@ class Service(EditorialDesk, FollowDesk):
 
     async def top_papers(
         self, since: dt.date | None = None, limit: int = 10
-    ) -> list[tuple[Paper, str]]:
+    ) -> list[tuple[PaperHead, str]]:
         """The highest-scored papers of published issues (listed on ``since`` or later),
         each with the week of the issue that carried it; ties go to the newer paper."""
         snap = self.snapshot()
-        found: dict[str, tuple[Paper, str]] = {}
+        found: dict[str, tuple[PaperHead, str]] = {}
         for record in await self.ledger.list_issues():
             for pid in record.paper_ids:
                 paper = snap.papers.get(pid)

@@ -19,7 +19,7 @@ from digestbot.db.follows import KEYWORDS, MODE, ONLY_MY_TOPICS, TOPIC, Follow, 
 from digestbot.db.tables import bot_users
 from digestbot.delivery.ledger import Ledger
 from digestbot.errors import FollowError
-from digestbot.models import Channel, Destination, Issue, Language, Paper, Status
+from digestbot.models import Channel, Destination, Issue, Language, PaperHead, Status
 from digestbot.topics import Topic, TopicMatcher, matching_papers, normalize
 
 if TYPE_CHECKING:
@@ -40,9 +40,10 @@ class TopicCount:
 
 @dataclass(frozen=True, slots=True)
 class TopicPaper:
-    """A paper of a topic and the newest published issue that carried it."""
+    """A paper of a topic and the newest published issue that carried it: its head (a page
+    or feed that shows the summaries asks ``Service.whole`` for the whole paper)."""
 
-    paper: Paper
+    paper: PaperHead
     week: str
 
 

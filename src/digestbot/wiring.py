@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from digestbot.content.cache import PaperCache, default_cache_dir
 from digestbot.content.files import ContentLimits
-from digestbot.content.store import ContentStore
+from digestbot.content.store import RECENT_WEEKS, ContentStore
 from digestbot.db.engine import make_engine
 from digestbot.delivery.mailer import Mailer, OutboxMailer, SmtpMailer
 from digestbot.delivery.ratelimit import RateLimiter
@@ -58,11 +58,13 @@ def content_limits(settings: Settings) -> ContentLimits:
 
 
 def build_store(settings: Settings) -> ContentStore:
+    """The store of every command but import/summarize/review: recent papers whole."""
     return ContentStore(
         settings.content_dir,
         cache=PaperCache.beside(settings.content_dir),
         limits=content_limits(settings),
         bodies=False,  # no command built on it reads the Markdown body
+        recent_weeks=RECENT_WEEKS,  # older papers' summaries are read from their files
     )
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from digestbot.bot.texts import Html, count, note, t, term, ui_lang
 from digestbot.errors import DigestbotError, IssueRefused, NothingToPublish, WeekError
-from digestbot.models import Language, Paper
+from digestbot.models import Language, Paper, PaperHead
 from digestbot.render.telegram import MESSAGE_LIMIT, visible_len, visible_text
 from digestbot.render.templates import Templates, default_templates
 from digestbot.render.text import ELLIPSIS, escape_html, shorten, truncate_utf16
@@ -262,7 +262,7 @@ def search_results(found: SearchPage, text: str, page: int, key: str, lang: Lang
     return Reply("\n".join(lines), tuple(rows))
 
 
-def top_list(entries: Sequence[tuple[Paper, str]], period: str, lang: Language) -> Reply:
+def top_list(entries: Sequence[tuple[PaperHead, str]], period: str, lang: Language) -> Reply:
     """/top: the highest-scored papers of published issues, with score and issue, and a
     button per paper. ``period`` is ``all``, ``month`` or ``year``."""
     ui = ui_lang(lang)

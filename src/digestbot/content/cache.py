@@ -35,14 +35,14 @@ import yaml
 from digestbot import models
 from digestbot.content import files, frontmatter, schema, snapshot, store
 from digestbot.content.snapshot import ParsedFile, Problem
-from digestbot.models import Links, Paper, Status
+from digestbot.models import Links, Paper, PaperHead, Status
 
 log = logging.getLogger("digestbot.content")
 
 #: Folder, inside the content directory, for derived files (this cache, the search index).
 CACHE_DIR_NAME: Final = ".cache"
 CACHE_FILE_NAME: Final = "papers.marshal"
-FORMAT: Final = "digestbot-paper-cache-3"
+FORMAT: Final = "digestbot-paper-cache-5"
 _MAGIC: Final = FORMAT.encode() + b"\n"
 RACY_SECONDS: Final = 2.0
 
@@ -69,8 +69,9 @@ _LENGTH = struct.Struct("<Q")
 #: Columns rather than one tuple per file: decoding then allocates each column's objects
 #: together, so the short-lived ones (ints, the lists) free whole memory pools instead of
 #: leaving holes between the strings the papers keep (~40 MB of RSS at 100,000 papers).
-#: The file is ``FORMAT`` + newline, a header blob ``(key, column names, rows)``, then one
-#: blob per column: reading or writing holds one column's bytes at a time, not the file's.
+#: The file is ``FORMAT`` + newline, a header blob ``(key, column names, rows, CHUNK,
+#: newest date)``, the ``path`` and ``stamp`` columns, then per ``CHUNK`` rows one blob of
+#: the other columns' slices and one of the long text (``ColumnReader`` reads it).
 _COLUMNS: Final = (
     "path",
     "stamp",
@@ -81,8 +82,8 @@ _COLUMNS: Final = (
     "title_en",
     "date",
     "title_zh",
-    "summary_en",
-    "summary_zh",
+    "summary_digest",
+    "summary_flags",
     "authors",
     "code",
     "project",
@@ -90,8 +91,12 @@ _COLUMNS: Final = (
     "score",
     "tags",
     "status",
-    "abstract",
 )
+#: The long text (summaries, body): per chunk, ``(summary_en, summary_zh, abstract)`` lists
+#: (None for a row stored without them); a reader keeps only the rows it holds whole, so a
+#: start-up never builds the summaries of the whole back catalogue, not even for a moment.
+_TEXTS: Final = ("summary_en", "summary_zh", "abstract")
+CHUNK: Final = 2048
 
 
 def default_cache_dir(content_root: Path) -> Path:
@@ -122,8 +127,8 @@ def _stamp(path: str) -> Stamp:
 
 
 def _encode(entries: dict[str, ParsedFile]) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
-    add = [columns[name].append for name in _COLUMNS]
+    columns: dict[str, list[Any]] = {name: [] for name in (*_COLUMNS, *_TEXTS)}
+    add = [columns[name].append for name in (*_COLUMNS, *_TEXTS)]
     for path in sorted(entries):
         parsed = entries[path]
         stamp = parsed.stamp
@@ -131,15 +136,15 @@ def _encode(entries: dict[str, ParsedFile]) -> dict[str, list[Any]]:
         row: tuple[Any, ...] = (path, stamp, parsed.id_line, problems, parsed.invalid_id)
         paper = parsed.paper
         if paper is None:
-            row += (None,) * (len(_COLUMNS) - len(row))
+            row += (None,) * (len(_COLUMNS) + len(_TEXTS) - len(row))
         else:
             row += (
                 paper.arxiv_id,
                 paper.title_en,
                 paper.date.toordinal(),
                 paper.title_zh,
-                paper.summary_en,
-                paper.summary_zh,
+                paper.summary_digest,
+                paper.has_summary_en | paper.has_summary_zh << 1,
                 paper.authors,
                 paper.links.code,
                 paper.links.project,
@@ -147,8 +152,11 @@ def _encode(entries: dict[str, ParsedFile]) -> dict[str, list[Any]]:
                 paper.score,
                 paper.tags,
                 paper.status.value,
-                paper.abstract,
             )
+            if isinstance(paper, Paper):
+                row += (paper.summary_en, paper.summary_zh, paper.abstract)
+            else:
+                row += (None, None, None)
         for append, value in zip(add, row, strict=True):
             append(value)
     return columns
@@ -173,49 +181,144 @@ def _read_blob(src: BinaryIO, size: int) -> Any:
 
 
 def write_columns(out: BinaryIO, key: str, columns: dict[str, list[Any]]) -> None:
-    """Write ``columns`` (emptied as it goes: each is freed once written) under ``key``."""
+    """Write ``columns`` (emptied as it goes) under ``key``: the header, the ``path`` and
+    ``stamp`` columns whole, then per ``CHUNK`` rows one blob of the other columns' slices
+    and one of the long text's (``_TEXTS``)."""
     paths = columns.get("path")
     rows = len(paths) if isinstance(paths, list) else 0
+    texts = [columns.pop(name, None) for name in _TEXTS]
+    dates = columns.get("date")
+    newest = (
+        max((d for d in dates if isinstance(d, int)), default=0) if isinstance(dates, list) else 0
+    )
     out.write(_MAGIC)
-    _write_blob(out, (key, tuple(columns), rows))
-    for name in list(columns):
-        _write_blob(out, columns.pop(name))
+    _write_blob(out, (key, tuple(columns), rows, CHUNK, newest))
+    _write_blob(out, columns.pop("path", None))
+    _write_blob(out, columns.pop("stamp", None))
+    rest = [columns.pop(name) for name in list(columns)]
+    for start in range(0, rows, CHUNK):
+        stop = min(start + CHUNK, rows)
+        _write_blob(out, tuple(_part(c, start, stop) for c in rest))
+        _write_blob(out, tuple(_part(t, start, stop) for t in texts))
 
 
-def read_columns(src: BinaryIO, key: str) -> dict[str, list[Any]] | None:
-    """The columns of a cache file written under ``key``; None when it was written by
-    another version or under another key; DamagedCache (or a decode error) when broken."""
-    size = os.fstat(src.fileno()).st_size
-    if src.read(len(_MAGIC)) != _MAGIC:
-        if size == 0 or src.tell() < len(_MAGIC):
-            raise DamagedCache("too short")
-        return None
-    their_key, names, rows = _read_blob(src, size)
-    if their_key != key:
-        return None
-    if tuple(names) != _COLUMNS or not isinstance(rows, int):
-        raise DamagedCache("other columns")
-    columns: dict[str, list[Any]] = {}
-    for name in _COLUMNS:
-        column = _read_blob(src, size)
-        if not isinstance(column, list) or len(column) != rows:
-            raise DamagedCache(f"column {name} is not a list of {rows}")
-        columns[name] = column
-    return columns
+def _part(column: Any, start: int, stop: int) -> Any:
+    if isinstance(column, list):
+        return column[start:stop]
+    return [None] * (stop - start) if column is None else column
 
 
-def _decode(path: Path, columns: dict[str, list[Any]], i: int) -> ParsedFile:
+_ROW_COLUMNS: Final = _COLUMNS[2:]  # what a row chunk holds (path and stamp come first)
+
+
+class ColumnReader:
+    """A cache file opened for one load: its paths and stamps, and one row chunk at a time.
+
+    A load looks files up in path order, which is the file's row order: each chunk is
+    decoded once, and only one chunk's objects exist besides what the papers keep. The
+    long text (``_TEXTS``) of a chunk is kept only for the rows held whole: every row when
+    ``recent_days`` is None, else drafts and papers listed within ``recent_days`` of the
+    newest paper (``ContentStore.recent_weeks``)."""
+
+    def __init__(self, src: BinaryIO, key: str, recent_days: int | None) -> None:
+        """Raises ``WrongKey`` when the file was written under another key or version,
+        ``DamagedCache`` (or a decode error) when it is ours but broken."""
+        self.src = src
+        self.size = os.fstat(src.fileno()).st_size
+        if src.read(len(_MAGIC)) != _MAGIC:
+            if self.size == 0 or src.tell() < len(_MAGIC):
+                raise DamagedCache("too short")
+            raise WrongKey
+        their_key, names, rows, chunk, newest = _read_blob(src, self.size)
+        if their_key != key:
+            raise WrongKey
+        if tuple(names) != _COLUMNS or not isinstance(rows, int) or not isinstance(chunk, int):
+            raise DamagedCache("other columns")
+        if chunk < 1 or not isinstance(newest, int):
+            raise DamagedCache("bad header")
+        self.rows, self.chunk = rows, chunk
+        self.paths: list[str] = _read_blob(src, self.size)
+        self.stamps: list[Stamp] = _read_blob(src, self.size)
+        for name, column in (("path", self.paths), ("stamp", self.stamps)):
+            if not isinstance(column, list) or len(column) != rows:
+                raise DamagedCache(f"column {name} is not a list of {rows}")
+        if not all(isinstance(p, str) for p in self.paths):
+            raise DamagedCache("a path is not a string")
+        self.offsets: list[int] = []
+        for _ in range(0, rows, chunk):  # where each chunk starts; checks the lengths
+            self.offsets.append(src.tell())
+            for _blob in range(2):
+                (length,) = _LENGTH.unpack(src.read(_LENGTH.size))
+                if length > self.size - src.tell():
+                    raise DamagedCache("a part is longer than the rest of the file")
+                src.seek(length, os.SEEK_CUR)
+        self.cutoff = None if recent_days is None else newest - recent_days
+        self._index = -1
+        self._rows: dict[str, list[Any]] = {}
+
+    def close(self) -> None:
+        self.src.close()
+        self._rows = {}
+
+    def find(self, path: str) -> int | None:
+        i = bisect.bisect_left(self.paths, path)
+        return i if i < self.rows and self.paths[i] == path else None
+
+    def parsed(self, i: int) -> ParsedFile:
+        """Row ``i`` (decoding its chunk if it is not the current one)."""
+        index, j = divmod(i, self.chunk)
+        if index != self._index:
+            self._rows = {}
+            self._rows = self._read_chunk(index)
+            self._index = index
+        return _decode(Path(self.paths[i]), self._rows, j, self.stamps[i])
+
+    def _read_chunk(self, index: int) -> dict[str, list[Any]]:
+        start = index * self.chunk
+        n = min(self.chunk, self.rows - start)
+        self.src.seek(self.offsets[index])
+        parts = _read_blob(self.src, self.size)
+        texts = _read_blob(self.src, self.size)
+        for group, width in ((parts, len(_ROW_COLUMNS)), (texts, len(_TEXTS))):
+            if not isinstance(group, tuple) or len(group) != width:
+                raise DamagedCache(f"chunk at row {start} has other columns")
+            if not all(isinstance(c, list) and len(c) == n for c in group):
+                raise DamagedCache(f"chunk at row {start} is not {n} rows")
+        rows = dict(zip(_ROW_COLUMNS, parts, strict=True))
+        cutoff = self.cutoff
+        if cutoff is not None:
+            dates, statuses, draft = rows["date"], rows["status"], Status.DRAFT.value
+            kept = [
+                j
+                for j in range(n)
+                if dates[j] is not None and (dates[j] >= cutoff or statuses[j] == draft)
+            ]
+            texts = tuple(_only(text, kept, n) for text in texts)
+        rows.update(zip(_TEXTS, texts, strict=True))
+        return rows
+
+
+def _only(text: list[Any], kept: list[int], n: int) -> list[Any]:
+    out: list[Any] = [None] * n
+    for j in kept:
+        out[j] = text[j]
+    return out
+
+
+class WrongKey(Exception):
+    """The cache file was written by another version or under another key: ignored."""
+
+
+def _decode(path: Path, columns: dict[str, list[Any]], i: int, stamp: Stamp) -> ParsedFile:
     c = columns
-    paper = None
+    paper: PaperHead | None = None
     if c["arxiv_id"][i] is not None:
         code, project, hf = c["code"][i], c["project"][i], c["hf"][i]
-        paper = Paper(
+        head = (
             c["arxiv_id"][i],
             c["title_en"][i],
             _date(c["date"][i]),
             c["title_zh"][i],
-            c["summary_en"][i],
-            c["summary_zh"][i],
             c["authors"][i],
             _NO_LINKS
             if code is None and project is None and hf is None
@@ -223,8 +326,18 @@ def _decode(path: Path, columns: dict[str, list[Any]], i: int) -> ParsedFile:
             c["score"][i],
             c["tags"][i],
             _STATUS[c["status"][i]],
-            c["abstract"][i],
         )
+        summary_en = c["summary_en"][i]
+        if summary_en is None:
+            flags = c["summary_flags"][i]
+            paper = PaperHead(*head, c["summary_digest"][i], bool(flags & 1), bool(flags & 2))
+        else:
+            paper = Paper(
+                *head,
+                summary_en=summary_en,
+                summary_zh=c["summary_zh"][i],
+                abstract=c["abstract"][i],
+            )
     return ParsedFile(
         paper,
         c["id_line"][i],
@@ -233,7 +346,7 @@ def _decode(path: Path, columns: dict[str, list[Any]], i: int) -> ParsedFile:
             for line, field, message, sev in c["problems"][i]
         ),
         c["invalid_id"][i],
-        c["stamp"][i],
+        stamp,
     )
 
 
@@ -249,8 +362,11 @@ class PaperCache:
         self.path = path
         #: What else decides a file's outcome (the store's size caps); part of the key.
         self.variant = ""
+        #: Rows whose long text a read keeps (see ``ColumnReader``); set by the store.
+        self.recent_days: int | None = None
         # Columns read from disk: used by the first load only, then dropped.
-        self._columns: dict[str, list[Any]] | None = None
+        self._disk: ColumnReader | None = None
+        self._disk_read = False
         # What the last load saw, as live objects shared with its Snapshot: later loads
         # reuse them without decoding, and they cost no memory beyond the Snapshot's own.
         self._live: dict[str, ParsedFile] = {}
@@ -267,18 +383,33 @@ class PaperCache:
         """The cache at ``<content>/.cache/papers.marshal``."""
         return cls(default_cache_dir(content_root) / CACHE_FILE_NAME)
 
-    def _read(self) -> dict[str, list[Any]]:
+    def _open(self) -> ColumnReader | None:
         try:
-            with self.path.open("rb") as src:
-                return read_columns(src, self.key) or {}
+            src = self.path.open("rb")
         except FileNotFoundError:
-            return {}
+            return None
         except OSError as exc:
             log.warning("paper cache %s unreadable, parsing every file: %s", self.path, exc)
-            return {}
+            return None
+        try:
+            return ColumnReader(src, self.key, self.recent_days)
+        except WrongKey:
+            pass
+        except OSError as exc:
+            log.warning("paper cache %s unreadable, parsing every file: %s", self.path, exc)
         except _DECODE_ERRORS:  # DamagedCache is a ValueError
             log.warning("paper cache %s is damaged; it will be rewritten", self.path)
-            return {}
+        src.close()
+        return None
+
+    def close(self) -> None:
+        """Close the cache file a lookup opened (``save`` does this too)."""
+        self._close_disk()
+
+    def _close_disk(self) -> None:
+        if self._disk is not None:
+            self._disk.close()
+            self._disk = None
 
     @property
     def key(self) -> str:
@@ -293,20 +424,20 @@ class PaperCache:
             self._fresh[path] = live
             self.hits += 1
             return live, stamp
-        if self._columns is None:
-            self._columns = {} if self._live else self._read()
-        columns = self._columns
-        if stamp is None or not columns:
-            self.misses += 1
-            return None, stamp
-        paths = columns["path"]
-        i = bisect.bisect_left(paths, path)
-        if i == len(paths) or paths[i] != path or columns["stamp"][i] != stamp:
+        if not self._disk_read:
+            self._disk_read = True
+            self._disk = None if self._live else self._open()
+        disk = self._disk
+        i = None if stamp is None or disk is None else disk.find(path)
+        if disk is None or i is None or disk.stamps[i] != stamp:
             self.misses += 1
             return None, stamp
         try:
-            parsed = _decode(Path(path), columns, i)
-        except _DECODE_ERRORS:
+            parsed = disk.parsed(i)
+        except (OSError, *_DECODE_ERRORS):
+            log.warning("paper cache %s is damaged; it will be rewritten", self.path)
+            self._close_disk()
+            self._dirty = True
             self.misses += 1
             return None, stamp
         self._fresh[path] = parsed
@@ -320,6 +451,14 @@ class PaperCache:
         if stamp is None or _STAMP.unpack(stamp)[1] > time.time_ns() - int(RACY_SECONDS * 1e9):
             return
         self._fresh[path] = dataclasses.replace(parsed, stamp=stamp)
+
+    def hold(self, path: str, paper: PaperHead) -> None:
+        """Keep ``paper`` (whole, or its head) for ``path`` instead of what the last load
+        held, so the cache holds no summaries the snapshot dropped. A later save writes a
+        head's row without its long text."""
+        parsed = self._live.get(path)
+        if parsed is not None and parsed.paper is not None:
+            self._live[path] = dataclasses.replace(parsed, paper=paper)
 
     def all_unchanged(self, paths: list[str]) -> bool:
         """Whether ``paths`` are exactly the files of the last load, none changed since."""
@@ -343,14 +482,17 @@ class PaperCache:
             return False
         self._parsed_last_load = 0
         self._live = {}
-        self._columns = None
+        self._close_disk()
+        self._disk_read = False
         return True
 
     def save(self) -> None:
         """Write what this load saw, if anything changed; keep it for the next load."""
-        previous = len(self._live) if self._live else len((self._columns or {}).get("path", ()))
+        previous = len(self._live) if self._live else (self._disk.rows if self._disk else 0)
+        self._close_disk()
+        self._disk_read = True
         fresh, self._fresh = self._fresh, {}
-        self._live, self._columns = fresh, {}
+        self._live = fresh
         self._parsed_last_load, self._parsed = self._parsed, 0
         self._written = False
         if not self._dirty and len(fresh) == previous:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digestbot.models import IssueOverride, Paper, Status
+from digestbot.models import IssueOverride, Paper, PaperHead, Status
 from digestbot.topics import Topic
 from digestbot.weeks import Week
 
@@ -29,7 +29,8 @@ class Problem:
 class ParsedFile:
     """What one paper file says on its own: its paper, or its problems (what the cache keeps)."""
 
-    paper: Paper | None = None
+    paper: PaperHead | None = None
+    """The whole Paper, or its head when the parse cache held it without its summaries."""
     id_line: int = 1
     problems: tuple[Problem, ...] = ()
     invalid_id: str | None = None
@@ -66,9 +67,12 @@ class PathMap(Mapping[str, Path]):
 
 @dataclass(slots=True)
 class Snapshot:
-    """Everything the store held at one load: valid papers, overrides, and what was wrong."""
+    """Everything the store held at one load: valid papers, overrides, and what was wrong.
 
-    papers: dict[str, Paper] = field(default_factory=dict)
+    ``papers`` holds recent papers whole and the others as heads (no summaries, see
+    ``ContentStore.load``): whatever shows a summary asks ``whole(arxiv_id)``."""
+
+    papers: dict[str, PaperHead] = field(default_factory=dict)
     paths: PathMap = field(default_factory=lambda: PathMap())
     overrides: dict[Week, IssueOverride] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -76,6 +80,25 @@ class Snapshot:
     files: int = 0
     topics: tuple[Topic, ...] = ()
     """The topic list of ``topics.yaml`` (those entries that validated)."""
+    reader: Callable[[PaperHead], Paper | None] | None = field(default=None, compare=False)
+    """Reads a held-as-head paper whole from its file (set by the store that loaded this)."""
+
+    def whole(self, arxiv_id: str) -> Paper | None:
+        """The paper ``arxiv_id`` with its summaries: as held when recent, else read again
+        from its file (None when unknown, or when its file no longer gives that paper)."""
+        head = self.papers.get(arxiv_id)
+        if head is None or isinstance(head, Paper):
+            return head
+        return None if self.reader is None else self.reader(head)
+
+    def wholes(self, arxiv_ids: Iterable[str]) -> list[Paper]:
+        """``whole`` of each known id, in order (unknown ids left out)."""
+        out = []
+        for pid in arxiv_ids:
+            paper = self.whole(pid)
+            if paper is not None:
+                out.append(paper)
+        return out
 
     @property
     def errors(self) -> list[Problem]:
@@ -85,7 +108,7 @@ class Snapshot:
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity != "error"]
 
-    def ready(self) -> dict[str, Paper]:
+    def ready(self) -> dict[str, PaperHead]:
         """The papers that may be published and searched (drafts left out)."""
         return {k: p for k, p in self.papers.items() if p.status is Status.READY}
 

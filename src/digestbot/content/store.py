@@ -7,7 +7,9 @@ import datetime as dt
 import gc
 import os
 import sys
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,7 @@ from digestbot.content.files import ContentLimits
 from digestbot.content.schema import OverrideFile, PaperFile
 from digestbot.content.snapshot import ParsedFile, PathMap, Problem, Snapshot
 from digestbot.errors import UnsafeContentFile, WeekError
-from digestbot.models import IssueOverride, Links, Paper, Status
+from digestbot.models import IssueOverride, Links, Paper, PaperHead, Status
 from digestbot.weeks import Week
 
 if TYPE_CHECKING:
@@ -37,6 +39,15 @@ __all__ = [
     "Snapshot",
     "trim_heap",
 ]
+
+#: The recency rule of ``digestbot run`` and the other commands built on
+#: ``wiring.build_store``: papers listed within this many weeks of the newest paper, drafts,
+#: and papers named by the overrides of those weeks are held whole (about two months: the
+#: weeks an editor previews and publishes, and the latest issues readers open).
+RECENT_WEEKS = 8
+#: How many papers read whole again from their files (``Snapshot.whole``) are kept.
+WHOLE_LRU = 256
+
 
 #: Fields importers own and may refresh on re-import; everything else belongs to editors.
 MACHINE_FIELDS = frozenset({"score", "links"})
@@ -82,8 +93,16 @@ class ContentStore:
         cache: PaperCache | None = None,
         limits: ContentLimits | None = None,
         bodies: bool = True,
+        recent_weeks: int | None = None,
     ) -> None:
         self.root = root
+        #: None: every paper is held whole. A number: only "recent" papers are (drafts, and
+        #: papers listed within that many weeks of the newest paper's date or named by an
+        #: override of those weeks); the others are held as ``PaperHead``s and read whole
+        #: from their files when shown (``Snapshot.whole``).
+        self.recent_weeks = recent_weeks
+        self._wholes: OrderedDict[tuple[str, int, int, int, int], Paper] = OrderedDict()
+        self._wholes_lock = threading.Lock()
         self.limits = limits or ContentLimits()
         #: Whether papers keep their file's Markdown body (``Paper.abstract``): only the
         #: summarizer reads it, so the long-running process's store leaves it in the file.
@@ -91,6 +110,7 @@ class ContentStore:
         self.cache = cache
         if cache is not None:
             cache.variant = f"{self.limits.key}/{'bodies' if bodies else 'no bodies'}"
+            cache.recent_days = None if recent_weeks is None else 7 * recent_weeks
         self._override_stamps: list[tuple[str, float, int]] | None = None
         self._matcher: tuple[list[tuple[str, float, int]], TopicMatcher] | None = None
 
@@ -132,6 +152,7 @@ class ContentStore:
             self._load_override(path, snap)
         self._load_topics(snap)
         self._override_stamps = _stamps([*overrides, self.topics_path])
+        self._hold_recent_whole(snap)
         for paper in snap.papers.values():
             if paper.status is Status.DRAFT:
                 snap.problems.append(
@@ -145,6 +166,78 @@ class ContentStore:
                 )
         snap.problems.sort(key=lambda p: (str(p.path), p.line))
         return snap
+
+    def recent_cutoff(self, snap: Snapshot) -> dt.date | None:
+        """Papers listed on this day or later are held whole (None: every paper is)."""
+        if self.recent_weeks is None or not snap.papers:
+            return None
+        newest = max(p.date for p in snap.papers.values())
+        return newest - dt.timedelta(weeks=self.recent_weeks)
+
+    def _hold_recent_whole(self, snap: Snapshot) -> None:
+        """The recency rule: recent papers whole, the others as heads (memory the summaries
+        of a large back catalogue would take); the parse cache keeps what the snapshot
+        holds, so nothing else holds the summaries of old papers."""
+        snap.reader = self._reader(snap.paths)
+        cutoff = self.recent_cutoff(snap)
+        named: set[str] = set()
+        if cutoff is not None:
+            for week, override in snap.overrides.items():
+                if week.sunday >= cutoff:
+                    named.update(override.papers)
+        for pid, paper in list(snap.papers.items()):
+            keep = (
+                cutoff is None
+                or paper.status is Status.DRAFT
+                or paper.date >= cutoff
+                or pid in named
+            )
+            if keep == isinstance(paper, Paper):
+                continue
+            held: PaperHead | None
+            if keep:
+                held = self._read_whole(snap.paths, paper)
+                if held is None:  # the file went away under us: the next reload sees it
+                    continue
+            else:
+                assert isinstance(paper, Paper)
+                held = paper.head()
+            snap.papers[pid] = held
+            if self.cache is not None:
+                self.cache.hold(str(snap.paths[pid]), held)
+
+    def _reader(self, paths: PathMap) -> Callable[[PaperHead], Paper | None]:
+        def read(head: PaperHead) -> Paper | None:
+            return self._read_whole(paths, head)
+
+        return read
+
+    def _read_whole(self, paths: PathMap, head: PaperHead) -> Paper | None:
+        """``head`` with its summaries: its file parsed again (~150 µs; the last
+        ``WHOLE_LRU`` are kept, by the file's stat). A file edited since the load gives the
+        paper as it is now (what a reload would hold); None when the file is gone or no
+        longer holds a valid paper of that id."""
+        if head.arxiv_id not in paths:
+            return None
+        name = str(paths[head.arxiv_id])
+        try:
+            st = os.stat(name)
+        except OSError:
+            return None
+        key = (name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        with self._wholes_lock:
+            found = self._wholes.get(key)
+            if found is not None:
+                self._wholes.move_to_end(key)
+                return found
+        paper = self._parse_paper(Path(name)).paper
+        if not isinstance(paper, Paper) or paper.arxiv_id != head.arxiv_id:
+            return None
+        with self._wholes_lock:
+            self._wholes[key] = paper
+            while len(self._wholes) > WHOLE_LRU:
+                self._wholes.popitem(last=False)
+        return paper
 
     def unchanged_since_load(self) -> bool:
         """True when no paper or override file was added, removed or edited since the last

@@ -40,14 +40,14 @@ import hashlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Final
 
 from digestbot.errors import DigestbotError
-from digestbot.models import Paper
+from digestbot.models import Paper, PaperHead
 from digestbot.search.query import grams, nfkc, parse_query, term_expr
 
 #: The index file's name inside the content store's cache folder (``<content>/.cache``).
@@ -55,7 +55,9 @@ INDEX_FILE_NAME: Final = "search.sqlite3"
 #: The trigram tokenizer arrived in SQLite 3.34.0.
 MIN_SQLITE: Final = (3, 34, 0)
 #: Bumped whenever the tables or what goes into them change; a mismatch rebuilds the file.
-SCHEMA_VERSION: Final = 1
+#: 2: the fingerprint covers the summaries' digest, not their text (a rebuild, in the
+#: child for a large store, instead of every row rewritten in-process).
+SCHEMA_VERSION: Final = 2
 #: Highest ``limit`` and ``offset`` a search accepts.
 MAX_LIMIT: Final = 100
 MAX_OFFSET: Final = 10_000
@@ -124,20 +126,22 @@ _DAY_MAX = (1 << _DAY_BITS) - 1
 _SEQ_MAX = (1 << _SEQ_BITS) - 1
 
 
-def _rank_base(paper: Paper) -> int:
+def _rank_base(paper: PaperHead) -> int:
     score = _SCORE_MAX - min(max(paper.score, 0), _SCORE_MAX)
     day = _DAY_MAX - min(paper.date.toordinal(), _DAY_MAX)
     return ((score << _DAY_BITS) | day) << _SEQ_BITS
 
 
-def fingerprint(paper: Paper) -> bytes:
-    """A digest of everything the index holds about ``paper``: changes when any of it does."""
+def fingerprint(paper: PaperHead) -> bytes:
+    """A digest of everything the index holds about ``paper``: changes when any of it does.
+
+    The summaries count through ``paper.summary_digest``, so a paper held without them (a
+    ``PaperHead``, see ``ContentStore.recent_weeks``) has the same fingerprint as whole."""
     parts = (
         paper.arxiv_id,
         paper.title_en,
         paper.title_zh,
-        paper.summary_en,
-        paper.summary_zh,
+        paper.summary_digest.hex(),
         "\x1e".join(paper.authors),
         "\x1e".join(paper.tags),
         paper.date.isoformat(),
@@ -344,16 +348,31 @@ class SearchIndex:
             else:
                 self._conn = self._replace_file(unique, old=self._conn)
 
-    def sync(self, papers: Mapping[str, Paper]) -> int:
+    def sync(
+        self,
+        papers: Mapping[str, PaperHead],
+        whole: Callable[[PaperHead], Paper | None] | None = None,
+    ) -> int:
         """Bring the index up to ``papers``: upsert new and changed ones, drop removed ones.
 
         Returns how many papers were added, changed or removed (0 when it was up to date).
-        An empty index is built in one go, as ``rebuild`` does.
+        An empty index is built in one go, as ``rebuild`` does. A paper to write that is
+        only a head is read whole with ``whole`` (``Snapshot.whole``); one it cannot read
+        (its file changed since the load) is left for the next sync.
         """
+
+        def wholes(heads: Iterable[PaperHead]) -> Iterator[Paper]:
+            for head in heads:
+                paper = head if isinstance(head, Paper) else None
+                if paper is None and whole is not None:
+                    paper = whole(head)
+                if paper is not None:
+                    yield paper
+
         with self._lock:
             # One pass over the index's rows, holding nothing per row that is unchanged
             # (a dict of every row cost ~20 MB of resident memory at 100,000 papers).
-            changed: list[Paper] = []
+            changed: list[PaperHead] = []
             removed: list[int] = []
             gone = 0
             seen = 0
@@ -371,7 +390,7 @@ class SearchIndex:
                     removed.append(rowid)
             if seen == 0 and gone == 0:
                 if papers:
-                    self.rebuild(papers.values())
+                    self.rebuild(wholes(papers.values()))
                 return len(papers)
             if seen < len(papers):  # papers the index has never seen
                 known = {row[0] for row in self._conn.execute("SELECT arxiv_id FROM papers")}
@@ -387,7 +406,7 @@ class SearchIndex:
                     marks = ",".join("?" * len(chunk))
                     for table in ("papers", *_FTS_TABLES):
                         conn.execute(f"DELETE FROM {table} WHERE rowid IN ({marks})", chunk)
-                self._insert(conn, changed, empty=False)
+                self._insert(conn, wholes(changed), empty=False)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

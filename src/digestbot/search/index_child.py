@@ -33,11 +33,12 @@ class IndexBuildError(DigestbotError):
 def _build(index_path: str, content_root: str, max_file_bytes: str, max_summary_chars: str) -> None:
     root = Path(content_root)
     limits = ContentLimits(int(max_file_bytes), int(max_summary_chars))
+    # every paper whole (recent_weeks=None): the cache's long text, not one file per paper
     store = ContentStore(root, cache=PaperCache.beside(root), limits=limits, bodies=False)
     snap = store.load()
     ready = snap.ready()
     with SearchIndex(Path(index_path)) as index:
-        index.sync(ready)
+        index.sync(ready, snap.reader)
 
 
 def build_in_child(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from digestbot.models import Paper, Status
+from digestbot.models import PaperHead, Status
 from digestbot.weeks import Week
 
 __all__ = ["WeekCoverage", "language_gaps"]
@@ -33,7 +33,7 @@ class WeekCoverage:
         )
 
 
-def language_gaps(papers: Iterable[Paper]) -> list[WeekCoverage]:
+def language_gaps(papers: Iterable[PaperHead]) -> list[WeekCoverage]:
     """The weeks (by listing date) whose ready papers lack a summary in a language, in
     week order; weeks where every ready paper has both summaries are left out."""
     counts: dict[Week, list[int]] = {}
@@ -42,8 +42,8 @@ def language_gaps(papers: Iterable[Paper]) -> list[WeekCoverage]:
             continue
         c = counts.setdefault(Week.of(paper.date), [0, 0, 0])
         c[0] += 1
-        c[1] += not paper.summary_en.strip()
-        c[2] += not paper.summary_zh.strip()
+        c[1] += not paper.has_summary_en
+        c[2] += not paper.has_summary_zh
     return [
         WeekCoverage(week, ready, no_en, no_zh)
         for week, (ready, no_en, no_zh) in sorted(counts.items())

@@ -325,7 +325,7 @@ def choose_tasks(
                     "and fix it first"
                 )
                 continue
-            paper = snap.papers.get(pid)
+            paper = snap.whole(pid)
             if paper is None:
                 report.problems.append(
                     f"{pid}: no such paper in the content store; import it first "
@@ -339,8 +339,10 @@ def choose_tasks(
     ready_skipped = translatable = 0
     translate = week is not None or all_weeks
     for pid in sorted(snap.papers):
-        paper = snap.papers[pid]
-        if week is not None and paper.date not in week:
+        if week is not None and snap.papers[pid].date not in week:
+            continue
+        paper = snap.whole(pid)
+        if paper is None:
             continue
         wanted = _paper_missing(paper)
         if not wanted:

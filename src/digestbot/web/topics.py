@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from digestbot.models import Paper
 from digestbot.render.context import paper_view
+from digestbot.topicdesk import TopicPaper
 from digestbot.web.feed import MEDIA_TYPE as ATOM_MEDIA_TYPE
 from digestbot.web.feed import PaperItem, render_topic_atom
 from digestbot.web.pages import Pages, negotiate_lang
@@ -58,15 +61,16 @@ class TopicPages:
             offset = 0
         found = await self.service.topic_papers(slug)
         s = self.service.settings
+        page = found[offset : offset + TOPIC_PAGE]
         views = [
             paper_view(
-                item.paper,
+                paper,
                 lang,
                 number=number,
                 zh_chars=s.summary_zh_chars,
                 en_words=s.summary_en_words,
             )
-            for number, item in enumerate(found[offset : offset + TOPIC_PAGE], start=offset + 1)
+            for number, paper in enumerate(self.wholes(page), start=offset + 1)
         ]
         prev_url = self.page_url(request, slug, max(offset - TOPIC_PAGE, 0)) if offset else None
         more = offset + TOPIC_PAGE < len(found)
@@ -91,10 +95,11 @@ class TopicPages:
         if topic is None:
             return self.pages.not_found(request, lang, "topic_not_found", slug=slug[:60])
         published = {r.week: r.published_at for r in await self.service.published_issues()}
-        items = [
-            PaperItem(item.paper, item.week, published.get(item.week))
-            for item in (await self.service.topic_papers(slug))[:FEED_PAPERS]
-        ]
+        items = []
+        for item in (await self.service.topic_papers(slug))[:FEED_PAPERS]:
+            paper = self.service.whole(item.paper)
+            if paper is not None:
+                items.append(PaperItem(paper, item.week, published.get(item.week)))
         body = render_topic_atom(
             items,
             lang,
@@ -104,6 +109,16 @@ class TopicPages:
             site_title=self.pages.site,
         )
         return Response(body, media_type=ATOM_MEDIA_TYPE)
+
+    def wholes(self, items: Sequence[TopicPaper]) -> list[Paper]:
+        """The papers of ``items`` with their summaries (read from their files when they
+        are not held whole); one whose file changed since the load is left out."""
+        out = []
+        for item in items:
+            paper = self.service.whole(item.paper)
+            if paper is not None:
+                out.append(paper)
+        return out
 
     def page_url(self, request: Request, slug: str, offset: int) -> str:
         params: list[tuple[str, str]] = []
