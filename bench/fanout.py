@@ -18,9 +18,12 @@ plan time per 100k rows and claim time per batch reported (flat across sizes). E
 run also reports sent marks per ledger transaction. ``--subscribers 1000000`` works (the
 subscribers are seeded in bulk; budget about an hour per database on two cores).
 
-Telegram (issue 3): 1,000 private subscribers through the stand-in enforcing 30
-messages/s: effective rate, lost, duplicates and 429s; baseline a bare
-python-telegram-bot loop paced by the same RateLimiter.
+Telegram (issues 3 and 14): 1,000 private subscribers through the stand-in enforcing 30
+messages/s in any sliding second: effective rate, lost, duplicates, 429s and messages over
+30 in a sliding second; baseline a bare python-telegram-bot loop paced by the same
+RateLimiter and the same answer-time hook. Targets (issue 14, with ``--cpu-hog``, a busy
+loop on one core): >= 29 msg/s first to last and 0 over the limit. Quiet re-measure:
+``python bench/fanout.py --only telegram --tg-runs 3 --cpu-hog`` (and without the hog).
 
 The counting SMTP sink runs in a process of its own, so its CPU is not charged to
 digestbot. Every measured run is a fresh child process of this script (``--child``); its
@@ -167,7 +170,7 @@ async def child_ptb(base_url: str, token: str, n: int, concurrency: int) -> dict
     from telegram.request import HTTPXRequest
 
     from digestbot.delivery.ratelimit import RateLimiter
-    from digestbot.delivery.telegram import retry_after_seconds
+    from digestbot.delivery.telegram import answering_request, retry_after_seconds
     from digestbot.models import Language
     from digestbot.settings import load_settings
     from digestbot.wiring import build_service
@@ -182,7 +185,7 @@ async def child_ptb(base_url: str, token: str, n: int, concurrency: int) -> dict
     bot = Bot(
         token,
         base_url=base_url,
-        request=HTTPXRequest(connection_pool_size=concurrency + 8),
+        request=answering_request(connection_pool_size=concurrency + 8),
         get_updates_request=HTTPXRequest(connection_pool_size=1),
     )
     queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
@@ -444,7 +447,7 @@ def _bench_telegram(n: int, runs: int, work: Path) -> bool:
                 f"cpu {r['cpu']:.2f}s, peak RSS {r['rss_mb']:.0f} MB",
                 flush=True,
             )
-            ok = ok and r["lost"] == 0 and r["duplicates"] == 0
+            ok = ok and r["lost"] == 0 and r["duplicates"] == 0 and r["over"] == 0
     for kind in ("e2e", "ptb"):
         span = median([r["span_rate"] for r in rows[kind]])
         wall = median([r["wall_rate"] for r in rows[kind]])
@@ -454,8 +457,11 @@ def _bench_telegram(n: int, runs: int, work: Path) -> bool:
         )
     e2e = median([r["span_rate"] for r in rows["e2e"]])
     ptb = median([r["span_rate"] for r in rows["ptb"]])
-    print(f"digestbot / bare PTB loop: {e2e / ptb:.3f}; target >= 28 msg/s (0.93 of the limit)")
-    return ok and e2e >= 28
+    print(
+        f"digestbot / bare PTB loop: {e2e / ptb:.3f}; target >= 29 msg/s first to last and 0 "
+        "over 30 in any sliding second (issue 14, with --cpu-hog)"
+    )
+    return ok and e2e >= 29
 
 
 def _expected_telegram(n: int, env: dict[str, str]) -> int:

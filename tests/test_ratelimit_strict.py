@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digestbot.delivery.ratelimit import RateLimiter, chat_kind
+from digestbot.delivery.ratelimit import RateLimiter, answered, chat_kind
 
 GLOBAL_RATE = 5.0
 GROUP_PER_MINUTE = 3.0
@@ -70,8 +70,9 @@ def most_in_a_window(times: list[float], window: float) -> int:
     return best
 
 
-Send = tuple[int, float, float, float, float]
-"""(chat index, stall after the grant, latency, where in it the server sees it, stall after)."""
+Send = tuple[int, float, float, float, float, bool]
+"""(chat index, stall after the grant, latency, where in it the server sees it, stall after,
+whether the answer is reported as it arrives, before that stall: the HTTP client's hook)."""
 
 sends_strategy = st.lists(
     st.tuples(
@@ -80,6 +81,7 @@ sends_strategy = st.lists(
         st.floats(0.0, 0.5),
         st.floats(0.0, 1.0),
         st.sampled_from([0.0, 0.0, 0.0, 0.2, 2.5]),
+        st.booleans(),
     ),
     min_size=1,
     max_size=60,
@@ -94,7 +96,7 @@ async def run_sends(sends: list[Send], concurrency: int) -> dict[str, list[float
         slots = asyncio.Semaphore(concurrency)
 
         async def send(
-            chat_index: int, stall: float, latency: float, at: float, busy: float
+            chat_index: int, stall: float, latency: float, at: float, busy: float, hook: bool
         ) -> None:
             chat = CHATS[chat_index]
             async with slots, limiter.sending(chat):
@@ -103,7 +105,9 @@ async def run_sends(sends: list[Send], concurrency: int) -> dict[str, list[float
                 seen["global"].append(clock.now())
                 seen[chat].append(clock.now())
                 await asyncio.sleep(latency * (1 - at))
-                clock.stall(busy)  # ... or before the answer is read
+                if hook:
+                    answered()  # the answer arrived (its headers read) ...
+                clock.stall(busy)  # ... and the CPU is busy before the task resumes
 
         await asyncio.gather(*(send(*s) for s in sends))
         await limiter.close()

@@ -22,6 +22,14 @@ arrive. :class:`RateLimiter` keeps all three without waiting to be told by a 429
 Non-integer rates round down: ``global_rate=7.5`` allows 7 in any second (``1/7.5`` s
 apart); a rate below one per window becomes one per ``1/rate`` seconds.
 
+A send's window runs from the moment its answer arrived, not from when the code awaiting
+it resumes: :meth:`RateLimiter.sending` and :meth:`RateLimiter.replying` leave their permit
+in a context variable, and :func:`answered` (called by the HTTP client as soon as the
+response's status line and headers are read; see ``delivery/telegram.py``) marks it done.
+Under CPU load the task resumes milliseconds after the answer, and PTB then decodes it into
+a ``Message``; none of that time is held in the window any more. The server counted the
+message before it answered, so the window still covers it.
+
 ``penalize(scope, seconds)`` pauses one chat (``retry_after`` for that chat) or everyone
 (``GLOBAL``). :meth:`RateLimiter.retry_after` takes a 429 for one chat: that chat waits,
 and only when several chats that had room of their own get 429s at once does everyone.
@@ -31,16 +39,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from digestbot.delivery.window import MARGIN, Permit, SlidingWindow, window_of
 from digestbot.settings import TelegramSettings
 
-__all__ = ["GLOBAL", "ChatKind", "LimiterStats", "Permit", "RateLimiter", "SlidingWindow"]
+__all__ = [
+    "GLOBAL",
+    "ChatKind",
+    "LimiterStats",
+    "Permit",
+    "RateLimiter",
+    "SlidingWindow",
+    "answered",
+]
 
 GLOBAL = "global"
 """The scope every message shares (Telegram's ~30 messages/second per bot)."""
@@ -57,6 +74,40 @@ GLOBAL_EVIDENCE_SECONDS = 2.0
 
 _PRUNE_EVERY = 1024
 _PRUNE_ABOVE = 4096
+
+
+_SENDING: contextvars.ContextVar[tuple[Permit, asyncio.Task[object] | None] | None] = (
+    contextvars.ContextVar("digestbot_telegram_sending", default=None)
+)
+"""The permit of the send this task is making (inside ``sending``/``replying``), with the
+task that holds it: a task started inside the block inherits the variable, and must not
+end a permit it does not own."""
+
+
+def answered() -> None:
+    """The answer to the current task's send has arrived: its permit's window runs from now.
+
+    Call it the moment the server's response is read (the HTTP client's response hook
+    does); it does nothing outside :meth:`RateLimiter.sending`/:meth:`~RateLimiter.replying`
+    or in another task than the one sending. A send that gets no answer (a timeout, a
+    connection error) is marked done when its block ends, as before."""
+    current = _SENDING.get()
+    if current is None:
+        return
+    permit, owner = current
+    if owner is None or owner is asyncio.current_task():
+        permit.done()
+
+
+@contextlib.contextmanager
+def _holding(permit: Permit) -> Iterator[Permit]:
+    """Leave ``permit`` where :func:`answered` finds it, then mark it done in any case."""
+    token = _SENDING.set((permit, asyncio.current_task()))
+    try:
+        yield permit
+    finally:
+        _SENDING.reset(token)
+        permit.done()
 
 
 def chat_kind(chat_id: str | int) -> ChatKind:
@@ -273,12 +324,12 @@ class RateLimiter:
     async def sending(
         self, chat_id: str | int, kind: ChatKind | None = None
     ) -> AsyncIterator[Permit]:
-        """``async with limiter.sending(chat): await send(...)``: see :meth:`start`."""
+        """``async with limiter.sending(chat): await send(...)``: see :meth:`start`. The
+        permit is done when :func:`answered` is called in the block (the response arrived)
+        or when the block ends, whichever comes first."""
         permit = await self.start(chat_id, kind)
-        try:
+        with _holding(permit):
             yield permit
-        finally:
-            permit.done()
 
     async def acquire(self, chat_id: str | int, kind: ChatKind | None = None) -> None:
         """:meth:`start` for a send that completes at once (its window runs from now)."""
@@ -302,12 +353,11 @@ class RateLimiter:
 
     @contextlib.asynccontextmanager
     async def replying(self, chat_id: str | int | None = None) -> AsyncIterator[Permit]:
-        """``async with limiter.replying(chat): await reply(...)``: see :meth:`reply`."""
+        """``async with limiter.replying(chat): await reply(...)``: see :meth:`reply`; done
+        as in :meth:`sending`."""
         permit = await self.reply(chat_id)
-        try:
+        with _holding(permit):
             yield permit
-        finally:
-            permit.done()
 
     async def acquire_reply(self, chat_id: str | int | None = None) -> None:
         """:meth:`reply` for a reply that completes at once."""

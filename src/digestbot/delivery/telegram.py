@@ -15,6 +15,10 @@ other ``BadRequest`` (bad HTML, too long) ``PermanentDeliveryError(deactivate=Fa
 
 A ``TimedOut`` part may have reached the chat; resending it is the accepted "in flight"
 repeat of the delivery guarantees.
+
+The HTTP client (:func:`answering_request`) tells the rate limiter the moment each answer's
+headers are read, so a message's place in Telegram's windows is held until Telegram
+answered, not until this task got the CPU back and PTB decoded the reply.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import datetime as dt
 import logging
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (
@@ -40,12 +46,12 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from digestbot.delivery.ratelimit import GLOBAL, RateLimiter, chat_kind
+from digestbot.delivery.ratelimit import GLOBAL, RateLimiter, answered, chat_kind
 from digestbot.delivery.senders import Content, Job, LeaseLost
 from digestbot.errors import PermanentDeliveryError, SettingsError, TransientDeliveryError
 from digestbot.settings import TelegramSettings
 
-__all__ = ["TelegramSender", "TelegramStats"]
+__all__ = ["TelegramSender", "TelegramStats", "answering_request"]
 
 log = logging.getLogger("digestbot.delivery.telegram")
 
@@ -94,6 +100,18 @@ def retry_after_seconds(exc: RetryAfter) -> float:
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     return float(value)
+
+
+async def _on_response(_response: httpx.Response) -> None:
+    """httpx calls this as soon as a response's status line and headers are read."""
+    answered()
+
+
+def answering_request(**kwargs: Any) -> HTTPXRequest:
+    """PTB's ``HTTPXRequest(**kwargs)`` whose answers end the sending permit at once
+    (:func:`digestbot.delivery.ratelimit.answered`): the window runs from the moment the
+    response arrived, before the body is decoded and the awaiting task resumes."""
+    return HTTPXRequest(httpx_kwargs={"event_hooks": {"response": [_on_response]}}, **kwargs)
 
 
 def _chat_arg(chat: str) -> int | str:
@@ -155,7 +173,7 @@ class TelegramSender:
                 raise SettingsError(
                     "DIGESTBOT_TELEGRAM__TOKEN is empty: set the bot token from @BotFather"
                 )
-            request = HTTPXRequest(
+            request = answering_request(
                 connection_pool_size=self.concurrency + 8,
                 read_timeout=self.read_timeout,
                 write_timeout=self.read_timeout,
@@ -246,6 +264,7 @@ class TelegramSender:
                 )
             try:
                 # the limiter counts this message from its grant until the answer came
+                # (the request's response hook marks it; see answering_request)
                 async with self.limiter.sending(chat, chat_kind(chat)):
                     if not await job.checkpoint(n):
                         raise LeaseLost(job.delivery.id)
