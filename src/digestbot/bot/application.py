@@ -36,6 +36,7 @@ from digestbot.bot.texts import ADMIN_COMMANDS, COMMANDS
 from digestbot.bot.topic_handlers import CALLBACK_TOPIC, TopicHandlers
 from digestbot.bot.updates import ReaderUpdateProcessor
 from digestbot.delivery.ratelimit import RateLimiter
+from digestbot.delivery.telegram import answering_request
 from digestbot.errors import SettingsError
 from digestbot.models import Language
 from digestbot.service import Service
@@ -161,6 +162,8 @@ def build_bot(service: Service) -> BotApplication:
         .application_class(DigestbotApplication, kwargs={"on_initialize": shell.register_commands})
         .token(token)
         .base_url(settings.api_url)
+        # a reply's place in the rate windows ends when Telegram's answer arrives
+        .request(answering_request(connection_pool_size=256))
         .job_queue(None)
     )
     if service.telegram_limiter is not None:  # shared with the sender: one budget per token
