@@ -29,6 +29,12 @@ that order too. bm25 over the summaries is not used: FTS5 computes each term's d
 frequency by visiting every paper holding it, 30-80 ms per query for a common word over
 100,000 papers, where the rest of the query takes about 1 ms.
 
+Result cards: each row of ``papers`` also holds the paper as a result card shows it
+(``render.context.PaperCard``: display titles, summaries already shortened to the
+budgets the index was opened with, tags, links), so a page of results is built from the
+index alone. An index written with other budgets is started afresh, as is one from another
+schema version.
+
 The file lives beside the content store's parse cache, ``<content>/.cache/search.sqlite3``
 (``INDEX_FILE_NAME``).
 """
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -47,7 +54,8 @@ from types import TracebackType
 from typing import Final
 
 from digestbot.errors import DigestbotError
-from digestbot.models import Paper
+from digestbot.models import Links, Paper
+from digestbot.render.context import PaperCard
 from digestbot.search.query import grams, nfkc, parse_query, term_expr
 
 #: The index file's name inside the content store's cache folder (``<content>/.cache``).
@@ -55,7 +63,7 @@ INDEX_FILE_NAME: Final = "search.sqlite3"
 #: The trigram tokenizer arrived in SQLite 3.34.0.
 MIN_SQLITE: Final = (3, 34, 0)
 #: Bumped whenever the tables or what goes into them change; a mismatch rebuilds the file.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 #: Highest ``limit`` and ``offset`` a search accepts.
 MAX_LIMIT: Final = 100
 MAX_OFFSET: Final = 10_000
@@ -65,13 +73,15 @@ MAX_OFFSET: Final = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """One paper found: enough to list it; the service holds the full Paper."""
+    """One paper found: enough to list it, and its result card (``None`` only for hits
+    made elsewhere than the index); the service holds the full Paper."""
 
     arxiv_id: str
     title_en: str
     title_zh: str
     date: dt.date
-    score: int
+    score: int = 0
+    card: PaperCard | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +114,29 @@ _SCHEMA = (
         title_en TEXT NOT NULL,
         title_zh TEXT NOT NULL,
         date INTEGER NOT NULL,
-        score INTEGER NOT NULL
+        score INTEGER NOT NULL,
+        card_title_en TEXT NOT NULL,
+        card_title_zh TEXT NOT NULL,
+        card_summary_en TEXT NOT NULL,
+        card_summary_zh TEXT NOT NULL,
+        card_tags TEXT NOT NULL,
+        card_links TEXT NOT NULL
     )""",
+    "CREATE TABLE card_budgets (zh_chars INTEGER NOT NULL, en_words INTEGER NOT NULL)",
     f"CREATE VIRTUAL TABLE papers_fts USING fts5({_TEXT_COLUMNS}, tokenize = 'trigram')",
     f"CREATE VIRTUAL TABLE titles_fts USING fts5({_TITLE_COLUMNS}, tokenize = 'trigram')",
 )
 _FTS_TABLES = ("papers_fts", "titles_fts")
+_META_COLUMNS = (
+    "rowid, arxiv_id, fingerprint, title_en, title_zh, date, score, card_title_en, "
+    "card_title_zh, card_summary_en, card_summary_zh, card_tags, card_links"
+)
+#: What a hit reads: the listing, then the card.
+_HIT_COLUMNS = (
+    "arxiv_id, title_en, title_zh, date, score, card_title_en, card_title_zh, "
+    "card_summary_en, card_summary_zh, card_tags, card_links"
+)
+
 #: SQLite's page cache: large while building the index, small for queries (it is resident
 #: memory of a long-running process; the file's pages stay in the OS cache either way).
 _BUILD_CACHE_KIB = 64 * 1024
@@ -155,12 +182,23 @@ class _Row:
     titles: tuple[int | str, ...]
 
 
-def _row(rowid: int, paper: Paper) -> _Row:
+def _links_text(links: Links) -> str:
+    """A paper's links as its ``card_links`` column holds them: JSON [code, project, hf]."""
+    return json.dumps([links.code, links.project, links.hf], ensure_ascii=False)
+
+
+def _links_of(text: str) -> Links:
+    code, project, hf = json.loads(text)
+    return Links(code, project, hf)
+
+
+def _row(rowid: int, paper: Paper, *, zh_chars: int, en_words: int) -> _Row:
     title_en, title_zh = nfkc(paper.title_en), nfkc(paper.title_zh)
     summary_en, summary_zh = nfkc(paper.summary_en), nfkc(paper.summary_zh)
     authors, tags = nfkc(", ".join(paper.authors)), nfkc(" ".join(paper.tags))
     title_grams = grams(title_en, title_zh)
     body_grams = grams(summary_en, summary_zh, authors, tags)
+    card = PaperCard.of(paper, zh_chars=zh_chars, en_words=en_words)
     meta = (
         rowid,
         paper.arxiv_id,
@@ -169,6 +207,12 @@ def _row(rowid: int, paper: Paper) -> _Row:
         paper.title_zh,
         paper.date.toordinal(),
         paper.score,
+        card.title_en,
+        card.title_zh,
+        card.summary_en,
+        card.summary_zh,
+        json.dumps(paper.tags, ensure_ascii=False),
+        _links_text(paper.links),
     )
     text = (
         rowid,
@@ -203,6 +247,8 @@ class SearchIndex:
         *,
         exact_limit: int = 500,
         count_limit: int = 200,
+        zh_chars: int = 120,
+        en_words: int = 60,
     ) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             raise SearchIndexError(
@@ -212,6 +258,10 @@ class SearchIndex:
         self.path = path
         self.exact_limit = exact_limit
         self.count_limit = count_limit
+        #: the budgets the result cards' summaries are shortened to (the settings'
+        #: ``summary_zh_chars`` and ``summary_en_words``, as the search page's cards)
+        self.zh_chars = zh_chars
+        self.en_words = en_words
         self._lock = threading.RLock()
         try:
             self._conn = self._open()
@@ -244,7 +294,10 @@ class SearchIndex:
         try:
             ok = conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-            ok = ok and {"papers", *_FTS_TABLES} <= names
+            ok = ok and {"papers", "card_budgets", *_FTS_TABLES} <= names
+            ok = ok and conn.execute("SELECT zh_chars, en_words FROM card_budgets").fetchall() == [
+                (self.zh_chars, self.en_words)
+            ]
         except sqlite3.DatabaseError:
             ok = False
         if ok:
@@ -262,6 +315,10 @@ class SearchIndex:
             conn.execute("BEGIN")
             for statement in _SCHEMA:
                 conn.execute(statement)
+            conn.execute(
+                "INSERT INTO card_budgets (zh_chars, en_words) VALUES (?, ?)",
+                (self.zh_chars, self.en_words),
+            )
             for table in _FTS_TABLES:  # no merging while loading: one merge at the end
                 conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('automerge', 0)")
             self._insert(conn, papers, empty=True)
@@ -357,8 +414,8 @@ class SearchIndex:
             removed: list[int] = []
             gone = 0
             seen = 0
-            for arxiv_id, fp, rowid in self._conn.execute(
-                "SELECT arxiv_id, fingerprint, rowid FROM papers"
+            for arxiv_id, fp, links, rowid in self._conn.execute(
+                "SELECT arxiv_id, fingerprint, card_links, rowid FROM papers"
             ):
                 paper = papers.get(arxiv_id)
                 if paper is None:
@@ -366,7 +423,8 @@ class SearchIndex:
                     gone += 1
                     continue
                 seen += 1
-                if fp != fingerprint(paper):
+                # the fingerprint covers all but the links, which only the card shows
+                if fp != fingerprint(paper) or links != _links_text(paper.links):
                     changed.append(paper)
                     removed.append(rowid)
             if seen == 0 and gone == 0:
@@ -395,10 +453,12 @@ class SearchIndex:
             return len(changed) + gone
 
     def _insert(self, conn: sqlite3.Connection, papers: Iterable[Paper], *, empty: bool) -> None:
-        rows = [_row(rowid, p) for rowid, p in self._assign_rowids(conn, papers, empty=empty)]
+        budgets = {"zh_chars": self.zh_chars, "en_words": self.en_words}
+        rows = [
+            _row(rowid, p, **budgets) for rowid, p in self._assign_rowids(conn, papers, empty=empty)
+        ]
         conn.executemany(
-            "INSERT INTO papers (rowid, arxiv_id, fingerprint, title_en, title_zh, date, score)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO papers ({_META_COLUMNS}) VALUES (?{', ?' * 12})",
             (row.meta for row in rows),
         )
         conn.executemany(
@@ -464,7 +524,7 @@ class SearchIndex:
 
     def _by_id(self, arxiv_id: str, limit: int, offset: int) -> SearchResult:
         rows = self._conn.execute(
-            "SELECT arxiv_id, title_en, title_zh, date, score FROM papers WHERE arxiv_id = ?",
+            f"SELECT {_HIT_COLUMNS} FROM papers WHERE arxiv_id = ?",
             (arxiv_id,),
         ).fetchall()
         hits = [_hit(row) for row in rows]
@@ -514,8 +574,7 @@ class SearchIndex:
         rows = {
             row[0]: row[1:]
             for row in self._conn.execute(
-                "SELECT rowid, arxiv_id, title_en, title_zh, date, score FROM papers "
-                f"WHERE rowid IN ({marks})",
+                f"SELECT rowid, {_HIT_COLUMNS} FROM papers WHERE rowid IN ({marks})",
                 list(rowids),
             )
         }
@@ -523,6 +582,19 @@ class SearchIndex:
 
 
 def _hit(row: Sequence[object]) -> Hit:
-    arxiv_id, title_en, title_zh, date, score = row
+    arxiv_id, title_en, title_zh, date, score, *card_columns = row
     assert isinstance(date, int) and isinstance(score, int)
-    return Hit(str(arxiv_id), str(title_en), str(title_zh), dt.date.fromordinal(date), score)
+    day = dt.date.fromordinal(date)
+    show_en, show_zh, summary_en, summary_zh, tags, links = map(str, card_columns)
+    card = PaperCard(
+        arxiv_id=str(arxiv_id),
+        title_en=show_en,
+        title_zh=show_zh,
+        date=day,
+        score=score,
+        summary_en=summary_en,
+        summary_zh=summary_zh,
+        tags=tuple(json.loads(tags)),
+        links=_links_of(links),
+    )
+    return Hit(str(arxiv_id), str(title_en), str(title_zh), day, score, card)
