@@ -14,6 +14,7 @@ the queries.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sqlite3
 import sys
@@ -82,6 +83,15 @@ def like_table(root: Path, target: Path) -> sqlite3.Connection:
     return conn
 
 
+def search_page(client: httpx.Client, cards: list[int], query: str) -> None:
+    """One ``/search`` request; a page that is neither a result page nor an id's redirect
+    stops the bench (a fast error page must not pass for a fast search)."""
+    r = client.get("/search", params={"q": query, "lang": "en"})
+    if r.status_code not in (200, 303):
+        raise RuntimeError(f"/search?q={query!r} answered {r.status_code}")
+    cards.append(r.text.count('<li class="paper"'))
+
+
 def like_search(conn: sqlite3.Connection, query: str) -> list[str]:
     parsed = parse_query(query)
     if parsed.kind == "id":
@@ -131,17 +141,18 @@ def http_rows(
             floor = timed_each(lambda q: client.get("/healthz"), [""] * 1000)
             rows.append((f"{papers:,}: HTTP `/healthz` (floor): p50 / p99", ms(floor), "", ""))
             for name, queries in sets.items():
+                cards: list[int] = []
                 for q in queries[:50]:
-                    client.get("/search", params={"q": q, "lang": "en"})
-                got = timed_each(
-                    lambda q: client.get("/search", params={"q": q, "lang": "en"}), queries
-                )
+                    search_page(client, cards, q)
+                cards.clear()
+                got = timed_each(functools.partial(search_page, client, cards), queries)
                 total += len(queries) + 50
                 fts = timed_each(lambda q: fts_search(index, q), queries)
                 slow = timed_each(lambda q: like_search(like, q), queries[:like_queries])
                 rows.append(
                     (
-                        f"{papers:,}: HTTP `/search` {name}: p50 / p99",
+                        f"{papers:,}: HTTP `/search` {name} "
+                        f"({sum(cards) / len(cards):.1f} cards a page): p50 / p99",
                         ms(got),
                         f"FTS5 MATCH {ms(fts)}; LIKE {ms(slow)}",
                         f"{pct(got, 0.5) / pct(fts, 0.5):.1f}x MATCH, "
