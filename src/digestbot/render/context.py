@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -205,8 +205,9 @@ class PaperCard:
 
     What the search index keeps beside each paper so that a page of results needs no full
     paper: titles whitespace-normalised, summaries already shortened to the budgets
-    (empty when the paper has none in that language), tags and links as the paper has
-    them. :func:`card_view` turns it into what ``paper_card`` shows, exactly as
+    (empty when the paper has none in that language), tags, and the links that are safe
+    to show as (key, URL) pairs (``safe_url`` is too slow to run per request).
+    :func:`card_view` turns it into what ``paper_card`` shows, exactly as
     :func:`paper_view` with the same budgets would.
     """
 
@@ -218,7 +219,7 @@ class PaperCard:
     summary_en: str = ""
     summary_zh: str = ""
     tags: tuple[str, ...] = ()
-    links: Links = field(default_factory=Links)
+    links: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, paper: Paper, *, zh_chars: int, en_words: int) -> PaperCard:
@@ -233,7 +234,7 @@ class PaperCard:
             summary_en=_summary(en, Language.EN, zh_chars, en_words).text,
             summary_zh=_summary(zh, Language.ZH, zh_chars, en_words).text,
             tags=paper.tags,
-            links=paper.links,
+            links=_safe_links(paper.arxiv_id, paper.links),
         )
 
 
@@ -307,7 +308,7 @@ def paper_view(
         title_en=title_en,
         title_zh=title_zh,
         summaries=summaries,
-        links=_link_views(paper.arxiv_id, paper.links, lang),
+        links=_link_views(_safe_links(paper.arxiv_id, paper.links), lang),
         path=paper_path(paper.arxiv_id),
         paper=paper,
         other_summary=other_summary,
@@ -321,9 +322,8 @@ def _titles(title_en: str, title_zh: str, lang: Language) -> tuple[str, str]:
     return en, ("" if zh == en else zh)
 
 
-def _link_views(arxiv_id: str, links: Links, lang: Language) -> tuple[LinkView, ...]:
+def _safe_links(arxiv_id: str, links: Links) -> tuple[tuple[str, str], ...]:
     """arXiv, PDF, code, project and Hugging Face links, those that are safe to show."""
-    ui = _UI[lang]
     candidates = (
         ("arxiv", abs_url(arxiv_id)),
         ("pdf", pdf_url(arxiv_id)),
@@ -331,9 +331,12 @@ def _link_views(arxiv_id: str, links: Links, lang: Language) -> tuple[LinkView, 
         ("project", links.project),
         ("hf", hf_url(arxiv_id, links)),
     )
-    return tuple(
-        LinkView(key, ui[key], url) for key, raw in candidates if (url := safe_url(raw)) is not None
-    )
+    return tuple((key, url) for key, raw in candidates if (url := safe_url(raw)) is not None)
+
+
+def _link_views(safe: tuple[tuple[str, str], ...], lang: Language) -> tuple[LinkView, ...]:
+    ui = _UI[lang]
+    return tuple(LinkView(key, ui[key], url) for key, url in safe)
 
 
 def card_view(card: PaperCard, lang: Language, *, number: int = 0) -> CardView:
@@ -355,7 +358,7 @@ def card_view(card: PaperCard, lang: Language, *, number: int = 0) -> CardView:
         title_en=title_en,
         title_zh=title_zh,
         summaries=summaries,
-        links=_link_views(card.arxiv_id, card.links, lang),
+        links=_link_views(card.links, lang),
         path=paper_path(card.arxiv_id),
         date=card.date,
         score=card.score,

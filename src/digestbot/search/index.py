@@ -120,7 +120,8 @@ _SCHEMA = (
         card_summary_en TEXT NOT NULL,
         card_summary_zh TEXT NOT NULL,
         card_tags TEXT NOT NULL,
-        card_links TEXT NOT NULL
+        card_links TEXT NOT NULL,
+        card_urls TEXT NOT NULL
     )""",
     "CREATE TABLE card_budgets (zh_chars INTEGER NOT NULL, en_words INTEGER NOT NULL)",
     f"CREATE VIRTUAL TABLE papers_fts USING fts5({_TEXT_COLUMNS}, tokenize = 'trigram')",
@@ -129,12 +130,12 @@ _SCHEMA = (
 _FTS_TABLES = ("papers_fts", "titles_fts")
 _META_COLUMNS = (
     "rowid, arxiv_id, fingerprint, title_en, title_zh, date, score, card_title_en, "
-    "card_title_zh, card_summary_en, card_summary_zh, card_tags, card_links"
+    "card_title_zh, card_summary_en, card_summary_zh, card_tags, card_links, card_urls"
 )
 #: What a hit reads: the listing, then the card.
 _HIT_COLUMNS = (
     "arxiv_id, title_en, title_zh, date, score, card_title_en, card_title_zh, "
-    "card_summary_en, card_summary_zh, card_tags, card_links"
+    "card_summary_en, card_summary_zh, card_tags, card_urls"
 )
 
 #: SQLite's page cache: large while building the index, small for queries (it is resident
@@ -187,11 +188,6 @@ def _links_text(links: Links) -> str:
     return json.dumps([links.code, links.project, links.hf], ensure_ascii=False)
 
 
-def _links_of(text: str) -> Links:
-    code, project, hf = json.loads(text)
-    return Links(code, project, hf)
-
-
 def _row(rowid: int, paper: Paper, *, zh_chars: int, en_words: int) -> _Row:
     title_en, title_zh = nfkc(paper.title_en), nfkc(paper.title_zh)
     summary_en, summary_zh = nfkc(paper.summary_en), nfkc(paper.summary_zh)
@@ -213,6 +209,7 @@ def _row(rowid: int, paper: Paper, *, zh_chars: int, en_words: int) -> _Row:
         card.summary_zh,
         json.dumps(paper.tags, ensure_ascii=False),
         _links_text(paper.links),
+        json.dumps(card.links, ensure_ascii=False),
     )
     text = (
         rowid,
@@ -458,7 +455,7 @@ class SearchIndex:
             _row(rowid, p, **budgets) for rowid, p in self._assign_rowids(conn, papers, empty=empty)
         ]
         conn.executemany(
-            f"INSERT INTO papers ({_META_COLUMNS}) VALUES (?{', ?' * 12})",
+            f"INSERT INTO papers ({_META_COLUMNS}) VALUES (?{', ?' * 13})",
             (row.meta for row in rows),
         )
         conn.executemany(
@@ -585,7 +582,7 @@ def _hit(row: Sequence[object]) -> Hit:
     arxiv_id, title_en, title_zh, date, score, *card_columns = row
     assert isinstance(date, int) and isinstance(score, int)
     day = dt.date.fromordinal(date)
-    show_en, show_zh, summary_en, summary_zh, tags, links = map(str, card_columns)
+    show_en, show_zh, summary_en, summary_zh, tags, urls = map(str, card_columns)
     card = PaperCard(
         arxiv_id=str(arxiv_id),
         title_en=show_en,
@@ -595,6 +592,6 @@ def _hit(row: Sequence[object]) -> Hit:
         summary_en=summary_en,
         summary_zh=summary_zh,
         tags=tuple(json.loads(tags)),
-        links=_links_of(links),
+        links=tuple((str(key), str(url)) for key, url in json.loads(urls)),
     )
     return Hit(str(arxiv_id), str(title_en), str(title_zh), day, score, card)
