@@ -373,6 +373,15 @@ def test_an_index_with_other_card_budgets_or_the_first_schema_is_rebuilt(
     conn.close()
     with SearchIndex(path, en_words=10) as idx:
         assert len(idx) == 0
+        idx.sync(sample)
+    # so is one of this version whose papers table lacks a card column
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE papers DROP COLUMN card_urls")
+    conn.close()
+    with SearchIndex(path, en_words=10) as idx:
+        assert len(idx) == 0
+        assert idx.sync(sample) == 9
+        assert idx.search("CLIP").hits[0].card is not None
 
 
 # -- result cards: a search page needs no full paper -------------------------------------

@@ -292,6 +292,9 @@ class SearchIndex:
             ok = conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
             ok = ok and {"papers", "card_budgets", *_FTS_TABLES} <= names
+            # a file of this version written while its columns were still changing
+            columns = [row[1] for row in conn.execute("PRAGMA table_info(papers)")]
+            ok = ok and ", ".join(columns) == _META_COLUMNS
             ok = ok and conn.execute("SELECT zh_chars, en_words FROM card_budgets").fetchall() == [
                 (self.zh_chars, self.en_words)
             ]
