@@ -376,7 +376,7 @@ def test_an_index_with_other_card_budgets_or_the_first_schema_is_rebuilt(
         idx.sync(sample)
     # so is one of this version whose papers table lacks a card column
     conn = sqlite3.connect(path)
-    conn.execute("ALTER TABLE papers DROP COLUMN card_urls")
+    conn.execute("ALTER TABLE cards DROP COLUMN urls")
     conn.close()
     with SearchIndex(path, en_words=10) as idx:
         assert len(idx) == 0

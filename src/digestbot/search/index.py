@@ -115,27 +115,29 @@ _SCHEMA = (
         title_zh TEXT NOT NULL,
         date INTEGER NOT NULL,
         score INTEGER NOT NULL,
-        card_title_en TEXT NOT NULL,
-        card_title_zh TEXT NOT NULL,
-        card_summary_en TEXT NOT NULL,
-        card_summary_zh TEXT NOT NULL,
-        card_tags TEXT NOT NULL,
-        card_links TEXT NOT NULL,
-        card_urls TEXT NOT NULL
+        links TEXT NOT NULL
+    )""",
+    # apart from papers, which sync reads whole at every start: a card is ~1 KB
+    """CREATE TABLE cards (
+        rowid INTEGER PRIMARY KEY,
+        title_en TEXT NOT NULL,
+        title_zh TEXT NOT NULL,
+        summary_en TEXT NOT NULL,
+        summary_zh TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        urls TEXT NOT NULL
     )""",
     "CREATE TABLE card_budgets (zh_chars INTEGER NOT NULL, en_words INTEGER NOT NULL)",
     f"CREATE VIRTUAL TABLE papers_fts USING fts5({_TEXT_COLUMNS}, tokenize = 'trigram')",
     f"CREATE VIRTUAL TABLE titles_fts USING fts5({_TITLE_COLUMNS}, tokenize = 'trigram')",
 )
 _FTS_TABLES = ("papers_fts", "titles_fts")
-_META_COLUMNS = (
-    "rowid, arxiv_id, fingerprint, title_en, title_zh, date, score, card_title_en, "
-    "card_title_zh, card_summary_en, card_summary_zh, card_tags, card_links, card_urls"
-)
+_META_COLUMNS = "rowid, arxiv_id, fingerprint, title_en, title_zh, date, score, links"
+_CARD_COLUMNS = "rowid, title_en, title_zh, summary_en, summary_zh, tags, urls"
 #: What a hit reads: the listing, then the card.
 _HIT_COLUMNS = (
-    "arxiv_id, title_en, title_zh, date, score, card_title_en, card_title_zh, "
-    "card_summary_en, card_summary_zh, card_tags, card_urls"
+    "p.arxiv_id, p.title_en, p.title_zh, p.date, p.score, c.title_en, c.title_zh, "
+    "c.summary_en, c.summary_zh, c.tags, c.urls FROM papers p JOIN cards c ON c.rowid = p.rowid"
 )
 
 #: SQLite's page cache: large while building the index, small for queries (it is resident
@@ -179,12 +181,13 @@ class _Row:
     """What one paper puts in each table."""
 
     meta: tuple[int | str | bytes, ...]
+    card: tuple[int | str, ...]
     text: tuple[int | str, ...]
     titles: tuple[int | str, ...]
 
 
 def _links_text(links: Links) -> str:
-    """A paper's links as its ``card_links`` column holds them: JSON [code, project, hf]."""
+    """A paper's links as the ``links`` column holds them: JSON [code, project, hf]."""
     return json.dumps([links.code, links.project, links.hf], ensure_ascii=False)
 
 
@@ -203,12 +206,15 @@ def _row(rowid: int, paper: Paper, *, zh_chars: int, en_words: int) -> _Row:
         paper.title_zh,
         paper.date.toordinal(),
         paper.score,
+        _links_text(paper.links),
+    )
+    shown = (
+        rowid,
         card.title_en,
         card.title_zh,
         card.summary_en,
         card.summary_zh,
-        json.dumps(paper.tags, ensure_ascii=False),
-        _links_text(paper.links),
+        json.dumps(card.tags, ensure_ascii=False),
         json.dumps(card.links, ensure_ascii=False),
     )
     text = (
@@ -223,7 +229,7 @@ def _row(rowid: int, paper: Paper, *, zh_chars: int, en_words: int) -> _Row:
         title_grams,
         body_grams,
     )
-    return _Row(meta, text, (rowid, title_en, title_zh, paper.arxiv_id, title_grams))
+    return _Row(meta, shown, text, (rowid, title_en, title_zh, paper.arxiv_id, title_grams))
 
 
 class SearchIndexError(DigestbotError):
@@ -291,10 +297,11 @@ class SearchIndex:
         try:
             ok = conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-            ok = ok and {"papers", "card_budgets", *_FTS_TABLES} <= names
+            ok = ok and {"papers", "cards", "card_budgets", *_FTS_TABLES} <= names
             # a file of this version written while its columns were still changing
-            columns = [row[1] for row in conn.execute("PRAGMA table_info(papers)")]
-            ok = ok and ", ".join(columns) == _META_COLUMNS
+            for table, expected in (("papers", _META_COLUMNS), ("cards", _CARD_COLUMNS)):
+                columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+                ok = ok and ", ".join(columns) == expected
             ok = ok and conn.execute("SELECT zh_chars, en_words FROM card_budgets").fetchall() == [
                 (self.zh_chars, self.en_words)
             ]
@@ -415,7 +422,7 @@ class SearchIndex:
             gone = 0
             seen = 0
             for arxiv_id, fp, links, rowid in self._conn.execute(
-                "SELECT arxiv_id, fingerprint, card_links, rowid FROM papers"
+                "SELECT arxiv_id, fingerprint, links, rowid FROM papers"
             ):
                 paper = papers.get(arxiv_id)
                 if paper is None:
@@ -443,7 +450,7 @@ class SearchIndex:
                 for start in range(0, len(removed), 500):
                     chunk = removed[start : start + 500]
                     marks = ",".join("?" * len(chunk))
-                    for table in ("papers", *_FTS_TABLES):
+                    for table in ("papers", "cards", *_FTS_TABLES):
                         conn.execute(f"DELETE FROM {table} WHERE rowid IN ({marks})", chunk)
                 self._insert(conn, changed, empty=False)
             except BaseException:
@@ -458,8 +465,12 @@ class SearchIndex:
             _row(rowid, p, **budgets) for rowid, p in self._assign_rowids(conn, papers, empty=empty)
         ]
         conn.executemany(
-            f"INSERT INTO papers ({_META_COLUMNS}) VALUES (?{', ?' * 13})",
+            f"INSERT INTO papers ({_META_COLUMNS}) VALUES (?{', ?' * 7})",
             (row.meta for row in rows),
+        )
+        conn.executemany(
+            f"INSERT INTO cards ({_CARD_COLUMNS}) VALUES (?{', ?' * 6})",
+            (row.card for row in rows),
         )
         conn.executemany(
             f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) VALUES (?{', ?' * 9})",
@@ -524,7 +535,7 @@ class SearchIndex:
 
     def _by_id(self, arxiv_id: str, limit: int, offset: int) -> SearchResult:
         rows = self._conn.execute(
-            f"SELECT {_HIT_COLUMNS} FROM papers WHERE arxiv_id = ?",
+            f"SELECT {_HIT_COLUMNS} WHERE p.arxiv_id = ?",
             (arxiv_id,),
         ).fetchall()
         hits = [_hit(row) for row in rows]
@@ -574,7 +585,7 @@ class SearchIndex:
         rows = {
             row[0]: row[1:]
             for row in self._conn.execute(
-                f"SELECT rowid, {_HIT_COLUMNS} FROM papers WHERE rowid IN ({marks})",
+                f"SELECT p.rowid, {_HIT_COLUMNS} WHERE p.rowid IN ({marks})",
                 list(rowids),
             )
         }
