@@ -1,7 +1,7 @@
 """Benchmark: startup (store load, cache, index) and search latency over 100,000 papers.
 
 Run: python bench/search.py [--papers 100000] [--queries 1000] [--repeat 3]
-     python bench/search.py --http 10000,100000 [--http-only] [--dir D] [--reuse]
+     python bench/search.py --http 10000,100000 [--http-only] [--dir D] [--reuse] [--archive]
 Targets: ``digestbot run`` ready (content loaded + index up to date) <= 10 s for 100,000
 files; ContentStore.load() <= 2 s for 10,000 files; search p50 <= 5 ms and p99 <= 20 ms
 for ids, English and Chinese keywords. Baselines measured in the same run: the cold parse
@@ -160,6 +160,9 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=Path("/tmp/digestbot-bench-search"))
     ap.add_argument("--reuse", action="store_true", help="keep content made earlier in --dir")
     ap.add_argument("--like-queries", type=int, default=100)
+    ap.add_argument(
+        "--archive", action="store_true", help="--http: every paper in a published issue first"
+    )
     args = ap.parse_args()
     rng = random.Random(7)
     rows: list[tuple[str, str, str, str]] = []
@@ -170,7 +173,14 @@ def main() -> None:
             "English keywords": english_queries(rng, made, args.queries),
             "Chinese keywords": chinese_queries(rng, made, args.queries),
         }
-        rows += http_rows(args.dir, size, sets, reuse=args.reuse, like_queries=args.like_queries)
+        rows += http_rows(
+            args.dir,
+            size,
+            sets,
+            reuse=args.reuse,
+            like_queries=args.like_queries,
+            archive=args.archive,
+        )
         del made, sets
     if args.http_only:
         print_rows(rows, args)

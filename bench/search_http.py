@@ -9,11 +9,16 @@ same papers, in the same run, in the bench process: ``/healthz`` over the same c
 rowid order, no tiers, no count), and SQL ``LIKE`` (every term a substring of title,
 summaries, authors or tags, first page by upvotes) on a plain SQLite table of the same
 papers. The run's peak resident memory (VmHWM) is read once it is ready and again after
-the queries.
+the queries. With ``archive=True`` (``--archive``) every ready paper is first put in a
+published issue of its week, recorded in the run's database as an imported archive is, so
+each result card links its issue as on a real site.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import functools
 import shutil
 import sqlite3
 import sys
@@ -27,8 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import digestbot_run, make_content, run_env
 from digestbot.content.store import ContentStore
+from digestbot.db.engine import make_engine, upgrade
+from digestbot.delivery.ledger import Ledger
+from digestbot.models import Paper
 from digestbot.search.index import INDEX_FILE_NAME
 from digestbot.search.query import parse_query, split_terms, term_expr
+from digestbot.selection import make_issue
+from digestbot.weeks import Week
 
 Row = tuple[str, str, str, str]
 
@@ -82,6 +92,37 @@ def like_table(root: Path, target: Path) -> sqlite3.Connection:
     return conn
 
 
+def search_page(client: httpx.Client, cards: list[int], query: str) -> None:
+    """One ``/search`` request; a page that is neither a result page nor an id's redirect
+    stops the bench (a fast error page must not pass for a fast search)."""
+    r = client.get("/search", params={"q": query, "lang": "en"})
+    if r.status_code not in (200, 303):
+        raise RuntimeError(f"/search?q={query!r} answered {r.status_code}")
+    cards.append(r.text.count('<li class="paper"'))
+
+
+def publish_archive(root: Path, database_url: str) -> int:
+    """Every ready paper in a published issue of its week (once); how many issues."""
+    weeks: dict[Week, list[Paper]] = {}
+    for paper in ContentStore(root).load().ready().values():
+        weeks.setdefault(Week.of(paper.date), []).append(paper)
+
+    async def record() -> int:
+        engine = make_engine(database_url)
+        try:
+            await upgrade(engine)
+            ledger = Ledger(engine)
+            at = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+            for week, papers in sorted(weeks.items(), key=lambda item: str(item[0])):
+                papers.sort(key=lambda p: (-p.score, p.arxiv_id))
+                await ledger.record_published_issue(make_issue(week, papers), at, source="bench")
+            return len(await ledger.list_issues())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(record())
+
+
 def like_search(conn: sqlite3.Connection, query: str) -> list[str]:
     parsed = parse_query(query)
     if parsed.kind == "id":
@@ -107,7 +148,13 @@ def fts_search(conn: sqlite3.Connection, query: str) -> list[int]:
 
 
 def http_rows(
-    base: Path, papers: int, sets: dict[str, list[str]], *, reuse: bool, like_queries: int
+    base: Path,
+    papers: int,
+    sets: dict[str, list[str]],
+    *,
+    reuse: bool,
+    like_queries: int,
+    archive: bool = False,
 ) -> list[Row]:
     """The HTTP rows for a store of ``papers`` papers under ``base/<papers>``."""
     root = base / str(papers)
@@ -118,6 +165,9 @@ def http_rows(
     rows: list[Row] = []
     env = run_env(root)
     url = f"http://127.0.0.1:{env['DIGESTBOT_HTTP__PORT']}"
+    if archive:
+        issues = publish_archive(root / "content", env["DIGESTBOT_DATABASE_URL"])
+        rows.append((f"{papers:,} papers: published issues (one per week)", f"{issues:,}", "", ""))
     with digestbot_run(env) as (pid, ready):
         hwm_ready = status_kib(pid, "VmHWM") / 1024
         rows.append((f"{papers:,} papers: `digestbot run` ready", f"{ready:.1f} s", "", ""))
@@ -131,17 +181,18 @@ def http_rows(
             floor = timed_each(lambda q: client.get("/healthz"), [""] * 1000)
             rows.append((f"{papers:,}: HTTP `/healthz` (floor): p50 / p99", ms(floor), "", ""))
             for name, queries in sets.items():
+                cards: list[int] = []
                 for q in queries[:50]:
-                    client.get("/search", params={"q": q, "lang": "en"})
-                got = timed_each(
-                    lambda q: client.get("/search", params={"q": q, "lang": "en"}), queries
-                )
+                    search_page(client, cards, q)
+                cards.clear()
+                got = timed_each(functools.partial(search_page, client, cards), queries)
                 total += len(queries) + 50
                 fts = timed_each(lambda q: fts_search(index, q), queries)
                 slow = timed_each(lambda q: like_search(like, q), queries[:like_queries])
                 rows.append(
                     (
-                        f"{papers:,}: HTTP `/search` {name}: p50 / p99",
+                        f"{papers:,}: HTTP `/search` {name} "
+                        f"({sum(cards) / len(cards):.1f} cards a page): p50 / p99",
                         ms(got),
                         f"FTS5 MATCH {ms(fts)}; LIKE {ms(slow)}",
                         f"{pct(got, 0.5) / pct(fts, 0.5):.1f}x MATCH, "

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +17,8 @@ from hypothesis import strategies as st
 
 from conftest import CORPUS, SAMPLE_CONTENT, require_corpus
 from digestbot.content.store import ContentStore
-from digestbot.models import Paper, PaperHead, Status
+from digestbot.models import Language, Links, Paper, PaperHead, Status
+from digestbot.render.context import card_view, paper_view
 from digestbot.search.index import SCHEMA_VERSION, SearchIndex, SearchIndexError, SearchResult
 from digestbot.search.query import MAX_QUERY_CHARS, parse_query, split_terms
 
@@ -352,6 +354,108 @@ def test_a_file_from_another_version_or_garbage_is_rebuilt(
         assert FAM in ids(idx.search("反馈注意力"))
 
 
+def test_an_index_with_other_card_budgets_or_the_first_schema_is_rebuilt(
+    tmp_path: Path, sample: dict[str, Paper]
+) -> None:
+    path = tmp_path / "search.sqlite3"
+    with SearchIndex(path) as idx:
+        idx.sync(sample)
+    with SearchIndex(path, en_words=10) as idx:  # DIGESTBOT_SUMMARY_EN_WORDS changed
+        assert len(idx) == 0
+        assert idx.sync(sample) == 9
+        card = idx.search("CLIP").hits[0].card
+        assert card is not None and len(card.summary_en.split()) <= 10
+    with SearchIndex(path, en_words=10) as idx:
+        assert len(idx) == 9
+    # a file of schema 1 (no result cards) is started afresh
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with SearchIndex(path, en_words=10) as idx:
+        assert len(idx) == 0
+        idx.sync(sample)
+    # so is one of this version whose papers table lacks a card column
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE cards DROP COLUMN urls")
+    conn.close()
+    with SearchIndex(path, en_words=10) as idx:
+        assert len(idx) == 0
+        assert idx.sync(sample) == 9
+        assert idx.search("CLIP").hits[0].card is not None
+
+
+# -- result cards: a search page needs no full paper -------------------------------------
+
+
+def _card_papers(sample: dict[str, Paper]) -> list[Paper]:
+    """The samples, and papers whose cards are harder: long, missing, spaced summaries."""
+    day = dt.date(2024, 4, 18)
+    return [
+        *sample.values(),
+        Paper(
+            "2405.00011",
+            "  A  long\n title ",
+            day,
+            title_zh="长  标题",
+            summary_en="word " * 200 + "end.",
+            summary_zh="长" * 400,
+            links=Links(code="https://github.com/x/y", project="javascript:alert(1)"),
+            tags=("reasoning", "odd tag"),
+            score=7,
+            status=Status.READY,
+        ),
+        Paper("2405.00012", "Only English", day, summary_en="One line.", status=Status.READY),
+        Paper(
+            "2405.00013",
+            "Same title",
+            day,
+            title_zh="Same  title",
+            summary_zh="只有中文。",
+            links=Links(hf="https://hf.co/x"),
+            status=Status.READY,
+        ),
+        Paper(
+            "2405.00014",
+            "Paragraphs",
+            day,
+            summary_en="First.\n\n  Second   one.",
+            summary_zh="第一段。\n\n第二段。",
+            status=Status.READY,
+        ),
+    ]
+
+
+@pytest.mark.parametrize("lang", list(Language))
+def test_result_cards_show_what_the_paper_view_shows(
+    sample: dict[str, Paper], lang: Language
+) -> None:
+    # what the search page shows of a hit, from the index alone, equals what it showed
+    # from the full paper: titles, shortened summaries (or the other language's,
+    # labelled), links that are safe, date, score and tags
+    papers = _card_papers(sample)
+    with SearchIndex(zh_chars=30, en_words=12) as idx:
+        idx.rebuild(papers)
+        for paper in papers:
+            hit = idx.search(paper.arxiv_id).hits[0]
+            assert hit.card is not None
+            card = card_view(hit.card, lang, number=3)
+            full = paper_view(paper, lang, number=3, zh_chars=30, en_words=12)
+            shown = ("number", "arxiv_id", "title_en", "title_zh", "summaries", "links", "path")
+            for name in (*shown, "other_summary", "date", "score", "tags"):
+                assert getattr(card, name) == getattr(full, name), (paper.arxiv_id, name)
+
+
+def test_a_change_of_links_alone_reaches_the_cards(sample: dict[str, Paper]) -> None:
+    with SearchIndex() as idx:
+        idx.sync(sample)
+        changed = dict(sample)
+        changed[FAM] = dataclasses.replace(sample[FAM], links=Links(code="https://c.example/x"))
+        assert idx.sync(changed) == 1
+        card = idx.search(FAM).hits[0].card
+        assert card is not None and ("code", "https://c.example/x") in card.links
+        assert idx.sync(changed) == 0
+
+
 def test_an_index_that_cannot_be_written_says_so(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
@@ -545,17 +649,22 @@ def test_a_large_empty_index_is_built_in_a_child_process(
     from digestbot.wiring import build_service
 
     monkeypatch.setattr(index_child, "MIN_PAPERS", 5)
+    # budgets other than the defaults: the child shortens the result cards to the parent's,
+    # or the parent would find the file's cards wrong and index everything again itself
+    monkeypatch.setenv("DIGESTBOT_SUMMARY_EN_WORDS", "12")
     built: list[Path] = []
     real = index_child.build_in_child
 
-    def spy(index_path: Path, content_root: Path, timeout: float = 60.0) -> None:
+    def spy(index_path: Path, content_root: Path, *args: Any, **kwargs: Any) -> None:
         built.append(index_path)
-        real(index_path, content_root, timeout)
+        real(index_path, content_root, *args, **kwargs)
 
     monkeypatch.setattr(index_child, "build_in_child", spy)
     service = build_service(load_settings())
     try:
         assert service.build_index() == 0, "the child indexed everything already"
+        card = service.find_papers("CLIP").hits[0].card
+        assert card is not None and len(card.summary_en.split()) <= 12
         assert built == [service.index.path]
         assert len(service.index) == 9
         assert service.find_papers("反馈注意力").hits[0].arxiv_id == "2404.09173"

@@ -171,6 +171,10 @@ def test_home_and_search_fit_a_phone(served: Served, browser: Any) -> None:  # n
         for path in (f"/?lang={lang}", f"/search?q={query}&lang={lang}"):
             page.goto(served.url + path)
             expect(page.locator("li.paper").first).to_be_visible()
+            if path.startswith("/search"):  # cards from the index: the match, the issue
+                expect(page.locator("li.paper mark").first).to_have_text(query)
+                issue = page.locator("li.paper .meta a[href^='/issues/2024-W16']").first
+                expect(issue).to_be_visible()
             # against the phone's width: a phone zooms out to fit a page that is too wide,
             # so window.innerWidth would grow with it
             width = page.evaluate("document.documentElement.scrollWidth")

@@ -85,6 +85,43 @@ def test_search_pages_have_previous_and_next(
     assert 'id="paper-3"' in second.text
 
 
+def test_search_cards_come_from_the_index_not_from_papers(
+    site: Site,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a page of results loads no paper (the store will not hold old papers' summaries)
+    # and reads the published issues once, not on every search
+    service = site.service
+    loaded: list[str] = []
+    issue_reads: list[int] = []
+    real_paper, real_issues = service.paper, service.published_issues
+
+    def paper(arxiv_id: str, *, drafts: bool = False) -> object:
+        loaded.append(arxiv_id)
+        return real_paper(arxiv_id, drafts=drafts)
+
+    async def published_issues() -> object:
+        issue_reads.append(1)
+        return await real_issues()
+
+    monkeypatch.setattr(service, "paper", paper)
+    monkeypatch.setattr(service, "published_issues", published_issues)
+    for query in ("model", "注意力", "clip"):
+        r = site.client.get("/search", params={"q": query, "lang": "both"})
+        assert r.status_code == 200 and '<li class="paper"' in r.text
+    card = r.text.split('<li class="paper"', 1)[1].split("</li>", 1)[0]
+    assert "Scaling (Down) <mark>CLIP</mark>" in card and "把 <mark>CLIP</mark> 做小" in card
+    assert '<a href="/issues/2024-W16?lang=both">' in card
+    assert loaded == []
+    assert len(issue_reads) == 1
+    # a new issue is a new map: its papers' cards link it
+    publish_w17(site)
+    service.index.sync(service.snapshot().ready())
+    r = site.client.get("/search", params={"q": "Week seventeen paper 3", "lang": "en"})
+    assert '<a href="/issues/2024-W17?lang=en">Issue 2024-W17</a>' in r.text
+    assert len(issue_reads) == 2
+
+
 def test_a_welcome_copy_left_unsent_is_sent_by_the_next_drain(site: Site) -> None:  # noqa: F811
     # a subscriber confirmed, the welcome row was planned, then the process died
     service = site.service

@@ -68,6 +68,20 @@ def summary_digest(summary_en: str, summary_zh: str) -> bytes:
     return hashlib.blake2b(text, digest_size=8).digest()
 
 
+def abs_url(arxiv_id: str) -> str:
+    """The paper's arXiv abstract page."""
+    return f"https://arxiv.org/abs/{arxiv_id}"
+
+
+def pdf_url(arxiv_id: str) -> str:
+    return f"https://arxiv.org/pdf/{arxiv_id}"
+
+
+def hf_url(arxiv_id: str, links: Links) -> str:
+    """The paper's Hugging Face page: its ``links.hf``, else the Daily Papers one."""
+    return links.hf or f"https://huggingface.co/papers/{arxiv_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class PaperHead:
     """A paper without its long text: what the content store holds of papers outside the
@@ -92,15 +106,15 @@ class PaperHead:
 
     @property
     def abs_url(self) -> str:
-        return f"https://arxiv.org/abs/{self.arxiv_id}"
+        return abs_url(self.arxiv_id)
 
     @property
     def pdf_url(self) -> str:
-        return f"https://arxiv.org/pdf/{self.arxiv_id}"
+        return pdf_url(self.arxiv_id)
 
     @property
     def hf_url(self) -> str:
-        return self.links.hf or f"https://huggingface.co/papers/{self.arxiv_id}"
+        return hf_url(self.arxiv_id, self.links)
 
     def title(self, lang: Language) -> str:
         """The title to show first in ``lang``; English when no Chinese title exists."""

@@ -225,7 +225,11 @@ class Service(EditorialDesk, FollowDesk):
         self.on_give_up: GiveUpNotice | None = None
         """Told (week, [(channel, address, reason)]) of the rows each drain gave up: the
         bot messages the admins (``digestbot run`` sets it when the bot runs)."""
-        self.index = index if index is not None else SearchIndex()
+        self.index = (
+            index
+            if index is not None
+            else SearchIndex(zh_chars=settings.summary_zh_chars, en_words=settings.summary_en_words)
+        )
         self._loaded_at = float("-inf")
         self._reload_lock = threading.Lock()
         self.telegram_limiter = telegram_limiter
@@ -298,7 +302,12 @@ class Service(EditorialDesk, FollowDesk):
         ready = snap.ready()
         path = self.index.path
         if path is not None and len(ready) >= index_child.MIN_PAPERS and len(self.index) == 0:
-            index_child.build_in_child(path, self.store.root, self.store.limits)
+            index_child.build_in_child(
+                path,
+                self.store.root,
+                self.store.limits,
+                card_budgets=(self.index.zh_chars, self.index.en_words),
+            )
             self.index.reopen()
         changed = self.index.sync(ready, snap.reader)
         self._synced = True
@@ -704,6 +713,17 @@ class Service(EditorialDesk, FollowDesk):
         if found is not None and found.status is not Status.READY and not drafts:
             return None
         return found
+
+    def ready_among(self, arxiv_ids: Iterable[str]) -> set[str]:
+        """Which of these ids are ready papers of the loaded store (no reload): a search
+        hit is shown only then, as a paper that just became a draft may still be in the
+        index until the next sync."""
+        papers = self.snapshot().papers
+        return {
+            pid
+            for pid in arxiv_ids
+            if (found := papers.get(pid)) is not None and found.status is Status.READY
+        }
 
     async def published_issue(self, week: str | Week) -> Issue | None:
         """A published issue as its subscribers received it; None if not published."""

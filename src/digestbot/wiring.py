@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from digestbot.content.cache import PaperCache, default_cache_dir
 from digestbot.content.files import ContentLimits
 from digestbot.content.store import RECENT_WEEKS, ContentStore
@@ -47,9 +49,15 @@ def build_index(settings: Settings) -> SearchIndex:
     folder = default_cache_dir(settings.content_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        return SearchIndex(folder / "search.sqlite3")
+        return card_index(settings, folder / "search.sqlite3")
     except (OSError, SearchIndexError):
-        return SearchIndex()
+        return card_index(settings, None)
+
+
+def card_index(settings: Settings, path: Path | None) -> SearchIndex:
+    """A search index whose result cards are shortened to the settings' budgets (the
+    summaries the web's search page shows)."""
+    return SearchIndex(path, zh_chars=settings.summary_zh_chars, en_words=settings.summary_en_words)
 
 
 def content_limits(settings: Settings) -> ContentLimits:
@@ -103,5 +111,5 @@ def build_content_service(settings: Settings) -> Service:
         telegram_transport="outbox",
         email_transport="outbox",
         mailer=OutboxMailer(settings.outbox_dir),
-        index=SearchIndex(),
+        index=card_index(settings, None),
     )

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from digestbot.models import Issue, Language, Paper
+from digestbot.models import Issue, Language, Links, Paper, abs_url, hf_url, pdf_url
 from digestbot.render.text import normalize_whitespace, paragraphs, shorten
 
 __all__ = [
+    "CardView",
     "IntroView",
     "LinkView",
+    "PaperCard",
     "PaperView",
     "SummaryView",
     "base_context",
+    "card_view",
     "html_lang",
     "issue_context",
     "issue_intros",
@@ -182,6 +186,76 @@ class PaperView:
     paper: Paper
     other_summary: SummaryView | None = None
 
+    @property
+    def date(self) -> dt.date:
+        return self.paper.date
+
+    @property
+    def score(self) -> int:
+        return self.paper.score
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self.paper.tags
+
+
+@dataclass(frozen=True, slots=True)
+class PaperCard:
+    """A paper as a result card shows it, in display form, without the rest of the paper.
+
+    What the search index keeps beside each paper so that a page of results needs no full
+    paper: titles whitespace-normalised, summaries already shortened to the budgets
+    (empty when the paper has none in that language), tags, and the links that are safe
+    to show as (key, URL) pairs (``safe_url`` is too slow to run per request).
+    :func:`card_view` turns it into what ``paper_card`` shows, exactly as
+    :func:`paper_view` with the same budgets would.
+    """
+
+    arxiv_id: str
+    title_en: str
+    title_zh: str
+    date: dt.date
+    score: int = 0
+    summary_en: str = ""
+    summary_zh: str = ""
+    tags: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, paper: Paper, *, zh_chars: int, en_words: int) -> PaperCard:
+        """The card of ``paper``, its summaries shortened as :func:`paper_view` does."""
+        zh, en = paper.summary_zh.strip(), paper.summary_en.strip()
+        return cls(
+            arxiv_id=paper.arxiv_id,
+            title_en=normalize_whitespace(paper.title_en),
+            title_zh=normalize_whitespace(paper.title_zh),
+            date=paper.date,
+            score=paper.score,
+            summary_en=_summary(en, Language.EN, zh_chars, en_words).text,
+            summary_zh=_summary(zh, Language.ZH, zh_chars, en_words).text,
+            tags=paper.tags,
+            links=_safe_links(paper.arxiv_id, paper.links),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CardView:
+    """A :class:`PaperCard` as a template shows it: what :class:`PaperView` offers a
+    result card (number, titles, summaries, links, path, date, score, tags), built
+    without the paper."""
+
+    number: int
+    arxiv_id: str
+    title_en: str
+    title_zh: str
+    summaries: tuple[SummaryView, ...]
+    links: tuple[LinkView, ...]
+    path: str
+    date: dt.date
+    score: int
+    tags: tuple[str, ...]
+    other_summary: SummaryView | None = None
+
 
 @dataclass(frozen=True, slots=True)
 class IntroView:
@@ -227,30 +301,68 @@ def paper_view(
             view = _summary(texts[other], other, zh_chars, en_words)
             other_summary = replace(view, label=_UI[other][f"summary_{other.value}"])
 
-    ui = _UI[lang]
-    candidates = (
-        ("arxiv", paper.abs_url),
-        ("pdf", paper.pdf_url),
-        ("code", paper.links.code),
-        ("project", paper.links.project),
-        ("hf", paper.hf_url),
-    )
-    links = tuple(
-        LinkView(key, ui[key], url) for key, raw in candidates if (url := safe_url(raw)) is not None
-    )
-    title_en = normalize_whitespace(paper.title_en)
-    title_zh = normalize_whitespace(paper.title_zh) if lang.shows_zh else ""
-    if title_zh == title_en:
-        title_zh = ""
+    title_en, title_zh = _titles(paper.title_en, paper.title_zh, lang)
     return PaperView(
         number=number,
         arxiv_id=paper.arxiv_id,
         title_en=title_en,
         title_zh=title_zh,
         summaries=summaries,
-        links=links,
+        links=_link_views(_safe_links(paper.arxiv_id, paper.links), lang),
         path=paper_path(paper.arxiv_id),
         paper=paper,
+        other_summary=other_summary,
+    )
+
+
+def _titles(title_en: str, title_zh: str, lang: Language) -> tuple[str, str]:
+    """The English title, and the Chinese one when ``lang`` shows Chinese and it differs."""
+    en = normalize_whitespace(title_en)
+    zh = normalize_whitespace(title_zh) if lang.shows_zh else ""
+    return en, ("" if zh == en else zh)
+
+
+def _safe_links(arxiv_id: str, links: Links) -> tuple[tuple[str, str], ...]:
+    """arXiv, PDF, code, project and Hugging Face links, those that are safe to show."""
+    candidates = (
+        ("arxiv", abs_url(arxiv_id)),
+        ("pdf", pdf_url(arxiv_id)),
+        ("code", links.code),
+        ("project", links.project),
+        ("hf", hf_url(arxiv_id, links)),
+    )
+    return tuple((key, url) for key, raw in candidates if (url := safe_url(raw)) is not None)
+
+
+def _link_views(safe: tuple[tuple[str, str], ...], lang: Language) -> tuple[LinkView, ...]:
+    ui = _UI[lang]
+    return tuple(LinkView(key, ui[key], url) for key, url in safe)
+
+
+def card_view(card: PaperCard, lang: Language, *, number: int = 0) -> CardView:
+    """The view of a result card in ``lang``: what :func:`paper_view` of its paper, with
+    the budgets the card was shortened to, shows in a ``paper_card``."""
+    texts = {Language.ZH: card.summary_zh, Language.EN: card.summary_en}
+    shown = (Language.ZH, Language.EN) if lang is Language.BOTH else (lang,)
+    summaries = tuple(SummaryView(lg.value, texts[lg], (texts[lg],)) for lg in shown if texts[lg])
+    other_summary = None
+    if lang is not Language.BOTH and not texts[lang]:
+        other = Language.EN if lang is Language.ZH else Language.ZH
+        if texts[other]:
+            label = _UI[other][f"summary_{other.value}"]
+            other_summary = SummaryView(other.value, texts[other], (texts[other],), label)
+    title_en, title_zh = _titles(card.title_en, card.title_zh, lang)
+    return CardView(
+        number=number,
+        arxiv_id=card.arxiv_id,
+        title_en=title_en,
+        title_zh=title_zh,
+        summaries=summaries,
+        links=_link_views(card.links, lang),
+        path=paper_path(card.arxiv_id),
+        date=card.date,
+        score=card.score,
+        tags=card.tags,
         other_summary=other_summary,
     )
 

@@ -29,6 +29,12 @@ that order too. bm25 over the summaries is not used: FTS5 computes each term's d
 frequency by visiting every paper holding it, 30-80 ms per query for a common word over
 100,000 papers, where the rest of the query takes about 1 ms.
 
+Result cards: each row of ``papers`` also holds the paper as a result card shows it
+(``render.context.PaperCard``: display titles, summaries already shortened to the
+budgets the index was opened with, tags, links), so a page of results is built from the
+index alone. An index written with other budgets is started afresh, as is one from another
+schema version.
+
 The file lives beside the content store's parse cache, ``<content>/.cache/search.sqlite3``
 (``INDEX_FILE_NAME``).
 """
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -47,7 +54,8 @@ from types import TracebackType
 from typing import Final
 
 from digestbot.errors import DigestbotError
-from digestbot.models import Paper, PaperHead
+from digestbot.models import Links, Paper, PaperHead
+from digestbot.render.context import PaperCard
 from digestbot.search.query import grams, nfkc, parse_query, term_expr
 
 #: The index file's name inside the content store's cache folder (``<content>/.cache``).
@@ -55,9 +63,10 @@ INDEX_FILE_NAME: Final = "search.sqlite3"
 #: The trigram tokenizer arrived in SQLite 3.34.0.
 MIN_SQLITE: Final = (3, 34, 0)
 #: Bumped whenever the tables or what goes into them change; a mismatch rebuilds the file.
-#: 2: the fingerprint covers the summaries' digest, not their text (a rebuild, in the
-#: child for a large store, instead of every row rewritten in-process).
-SCHEMA_VERSION: Final = 2
+#: 2: result cards (their own table). 3: the fingerprint covers the summaries' digest,
+#: not their text (a rebuild, in the child for a large store, instead of every row
+#: rewritten in-process).
+SCHEMA_VERSION: Final = 3
 #: Highest ``limit`` and ``offset`` a search accepts.
 MAX_LIMIT: Final = 100
 MAX_OFFSET: Final = 10_000
@@ -67,13 +76,15 @@ MAX_OFFSET: Final = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """One paper found: enough to list it; the service holds the full Paper."""
+    """One paper found: enough to list it, and its result card (``None`` only for hits
+    made elsewhere than the index); the service holds the full Paper."""
 
     arxiv_id: str
     title_en: str
     title_zh: str
     date: dt.date
-    score: int
+    score: int = 0
+    card: PaperCard | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +117,32 @@ _SCHEMA = (
         title_en TEXT NOT NULL,
         title_zh TEXT NOT NULL,
         date INTEGER NOT NULL,
-        score INTEGER NOT NULL
+        score INTEGER NOT NULL,
+        links TEXT NOT NULL
     )""",
+    # apart from papers, which sync reads whole at every start: a card is ~1 KB
+    """CREATE TABLE cards (
+        rowid INTEGER PRIMARY KEY,
+        title_en TEXT NOT NULL,
+        title_zh TEXT NOT NULL,
+        summary_en TEXT NOT NULL,
+        summary_zh TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        urls TEXT NOT NULL
+    )""",
+    "CREATE TABLE card_budgets (zh_chars INTEGER NOT NULL, en_words INTEGER NOT NULL)",
     f"CREATE VIRTUAL TABLE papers_fts USING fts5({_TEXT_COLUMNS}, tokenize = 'trigram')",
     f"CREATE VIRTUAL TABLE titles_fts USING fts5({_TITLE_COLUMNS}, tokenize = 'trigram')",
 )
 _FTS_TABLES = ("papers_fts", "titles_fts")
+_META_COLUMNS = "rowid, arxiv_id, fingerprint, title_en, title_zh, date, score, links"
+_CARD_COLUMNS = "rowid, title_en, title_zh, summary_en, summary_zh, tags, urls"
+#: What a hit reads: the listing, then the card.
+_HIT_COLUMNS = (
+    "p.arxiv_id, p.title_en, p.title_zh, p.date, p.score, c.title_en, c.title_zh, "
+    "c.summary_en, c.summary_zh, c.tags, c.urls FROM papers p JOIN cards c ON c.rowid = p.rowid"
+)
+
 #: SQLite's page cache: large while building the index, small for queries (it is resident
 #: memory of a long-running process; the file's pages stay in the OS cache either way).
 _BUILD_CACHE_KIB = 64 * 1024
@@ -155,16 +186,23 @@ class _Row:
     """What one paper puts in each table."""
 
     meta: tuple[int | str | bytes, ...]
+    card: tuple[int | str, ...]
     text: tuple[int | str, ...]
     titles: tuple[int | str, ...]
 
 
-def _row(rowid: int, paper: Paper) -> _Row:
+def _links_text(links: Links) -> str:
+    """A paper's links as the ``links`` column holds them: JSON [code, project, hf]."""
+    return json.dumps([links.code, links.project, links.hf], ensure_ascii=False)
+
+
+def _row(rowid: int, paper: Paper, *, zh_chars: int, en_words: int) -> _Row:
     title_en, title_zh = nfkc(paper.title_en), nfkc(paper.title_zh)
     summary_en, summary_zh = nfkc(paper.summary_en), nfkc(paper.summary_zh)
     authors, tags = nfkc(", ".join(paper.authors)), nfkc(" ".join(paper.tags))
     title_grams = grams(title_en, title_zh)
     body_grams = grams(summary_en, summary_zh, authors, tags)
+    card = PaperCard.of(paper, zh_chars=zh_chars, en_words=en_words)
     meta = (
         rowid,
         paper.arxiv_id,
@@ -173,6 +211,16 @@ def _row(rowid: int, paper: Paper) -> _Row:
         paper.title_zh,
         paper.date.toordinal(),
         paper.score,
+        _links_text(paper.links),
+    )
+    shown = (
+        rowid,
+        card.title_en,
+        card.title_zh,
+        card.summary_en,
+        card.summary_zh,
+        json.dumps(card.tags, ensure_ascii=False),
+        json.dumps(card.links, ensure_ascii=False),
     )
     text = (
         rowid,
@@ -186,7 +234,7 @@ def _row(rowid: int, paper: Paper) -> _Row:
         title_grams,
         body_grams,
     )
-    return _Row(meta, text, (rowid, title_en, title_zh, paper.arxiv_id, title_grams))
+    return _Row(meta, shown, text, (rowid, title_en, title_zh, paper.arxiv_id, title_grams))
 
 
 class SearchIndexError(DigestbotError):
@@ -207,6 +255,8 @@ class SearchIndex:
         *,
         exact_limit: int = 500,
         count_limit: int = 200,
+        zh_chars: int = 120,
+        en_words: int = 60,
     ) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             raise SearchIndexError(
@@ -216,6 +266,10 @@ class SearchIndex:
         self.path = path
         self.exact_limit = exact_limit
         self.count_limit = count_limit
+        #: the budgets the result cards' summaries are shortened to (the settings'
+        #: ``summary_zh_chars`` and ``summary_en_words``, as the search page's cards)
+        self.zh_chars = zh_chars
+        self.en_words = en_words
         self._lock = threading.RLock()
         try:
             self._conn = self._open()
@@ -248,7 +302,14 @@ class SearchIndex:
         try:
             ok = conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-            ok = ok and {"papers", *_FTS_TABLES} <= names
+            ok = ok and {"papers", "cards", "card_budgets", *_FTS_TABLES} <= names
+            # a file of this version written while its columns were still changing
+            for table, expected in (("papers", _META_COLUMNS), ("cards", _CARD_COLUMNS)):
+                columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+                ok = ok and ", ".join(columns) == expected
+            ok = ok and conn.execute("SELECT zh_chars, en_words FROM card_budgets").fetchall() == [
+                (self.zh_chars, self.en_words)
+            ]
         except sqlite3.DatabaseError:
             ok = False
         if ok:
@@ -266,6 +327,10 @@ class SearchIndex:
             conn.execute("BEGIN")
             for statement in _SCHEMA:
                 conn.execute(statement)
+            conn.execute(
+                "INSERT INTO card_budgets (zh_chars, en_words) VALUES (?, ?)",
+                (self.zh_chars, self.en_words),
+            )
             for table in _FTS_TABLES:  # no merging while loading: one merge at the end
                 conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('automerge', 0)")
             self._insert(conn, papers, empty=True)
@@ -376,8 +441,8 @@ class SearchIndex:
             removed: list[int] = []
             gone = 0
             seen = 0
-            for arxiv_id, fp, rowid in self._conn.execute(
-                "SELECT arxiv_id, fingerprint, rowid FROM papers"
+            for arxiv_id, fp, links, rowid in self._conn.execute(
+                "SELECT arxiv_id, fingerprint, links, rowid FROM papers"
             ):
                 paper = papers.get(arxiv_id)
                 if paper is None:
@@ -385,7 +450,8 @@ class SearchIndex:
                     gone += 1
                     continue
                 seen += 1
-                if fp != fingerprint(paper):
+                # the fingerprint covers all but the links, which only the card shows
+                if fp != fingerprint(paper) or links != _links_text(paper.links):
                     changed.append(paper)
                     removed.append(rowid)
             if seen == 0 and gone == 0:
@@ -404,7 +470,7 @@ class SearchIndex:
                 for start in range(0, len(removed), 500):
                     chunk = removed[start : start + 500]
                     marks = ",".join("?" * len(chunk))
-                    for table in ("papers", *_FTS_TABLES):
+                    for table in ("papers", "cards", *_FTS_TABLES):
                         conn.execute(f"DELETE FROM {table} WHERE rowid IN ({marks})", chunk)
                 self._insert(conn, wholes(changed), empty=False)
             except BaseException:
@@ -414,11 +480,17 @@ class SearchIndex:
             return len(changed) + gone
 
     def _insert(self, conn: sqlite3.Connection, papers: Iterable[Paper], *, empty: bool) -> None:
-        rows = [_row(rowid, p) for rowid, p in self._assign_rowids(conn, papers, empty=empty)]
+        budgets = {"zh_chars": self.zh_chars, "en_words": self.en_words}
+        rows = [
+            _row(rowid, p, **budgets) for rowid, p in self._assign_rowids(conn, papers, empty=empty)
+        ]
         conn.executemany(
-            "INSERT INTO papers (rowid, arxiv_id, fingerprint, title_en, title_zh, date, score)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO papers ({_META_COLUMNS}) VALUES (?{', ?' * 7})",
             (row.meta for row in rows),
+        )
+        conn.executemany(
+            f"INSERT INTO cards ({_CARD_COLUMNS}) VALUES (?{', ?' * 6})",
+            (row.card for row in rows),
         )
         conn.executemany(
             f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) VALUES (?{', ?' * 9})",
@@ -483,7 +555,7 @@ class SearchIndex:
 
     def _by_id(self, arxiv_id: str, limit: int, offset: int) -> SearchResult:
         rows = self._conn.execute(
-            "SELECT arxiv_id, title_en, title_zh, date, score FROM papers WHERE arxiv_id = ?",
+            f"SELECT {_HIT_COLUMNS} WHERE p.arxiv_id = ?",
             (arxiv_id,),
         ).fetchall()
         hits = [_hit(row) for row in rows]
@@ -533,8 +605,7 @@ class SearchIndex:
         rows = {
             row[0]: row[1:]
             for row in self._conn.execute(
-                "SELECT rowid, arxiv_id, title_en, title_zh, date, score FROM papers "
-                f"WHERE rowid IN ({marks})",
+                f"SELECT p.rowid, {_HIT_COLUMNS} WHERE p.rowid IN ({marks})",
                 list(rowids),
             )
         }
@@ -542,6 +613,19 @@ class SearchIndex:
 
 
 def _hit(row: Sequence[object]) -> Hit:
-    arxiv_id, title_en, title_zh, date, score = row
+    arxiv_id, title_en, title_zh, date, score, *card_columns = row
     assert isinstance(date, int) and isinstance(score, int)
-    return Hit(str(arxiv_id), str(title_en), str(title_zh), dt.date.fromordinal(date), score)
+    day = dt.date.fromordinal(date)
+    show_en, show_zh, summary_en, summary_zh, tags, urls = map(str, card_columns)
+    card = PaperCard(
+        arxiv_id=str(arxiv_id),
+        title_en=show_en,
+        title_zh=show_zh,
+        date=day,
+        score=score,
+        summary_en=summary_en,
+        summary_zh=summary_zh,
+        tags=tuple(json.loads(tags)),
+        links=tuple((str(key), str(url)) for key, url in json.loads(urls)),
+    )
+    return Hit(str(arxiv_id), str(title_en), str(title_zh), day, score, card)

@@ -58,8 +58,9 @@ def create_app(
     """
     pages = Pages(service)
     subscriptions = Subscriptions(pages)
+    watch = ArchiveWatch(service.engine, ttl=cache_ttl)
     routes = [
-        *Reading(pages).routes(),
+        *Reading(pages, archive_version=watch.current).routes(),
         *subscriptions.routes(),
         *Preferences(subscriptions).routes(),
         *TopicPages(pages).routes(),
@@ -77,8 +78,6 @@ def create_app(
         finally:
             watch.close()
             await service.close()
-
-    watch = ArchiveWatch(service.engine, ttl=cache_ttl)
 
     def page_language(scope: Scope) -> Hashable:
         # the page's language; reader_lang also notes it for LanguageCookie, so a page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Hashable
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -12,7 +13,7 @@ from starlette.routing import Route
 from digestbot.delivery.ledger import IssueRecord
 from digestbot.errors import WeekError
 from digestbot.models import Language, Status
-from digestbot.render.context import paper_path, paper_view
+from digestbot.render.context import CardView, card_view, paper_path
 from digestbot.render.web import (
     TEASER_PAPERS,
     ArchiveEntry,
@@ -47,9 +48,17 @@ _VERSIONED_ID = re.compile(r"(.+)v\d+")
 class Reading:
     """The published archive as pages and a feed; drafts and unpublished weeks stay private."""
 
-    def __init__(self, pages: Pages) -> None:
+    def __init__(
+        self, pages: Pages, archive_version: Callable[[], Awaitable[Hashable]] | None = None
+    ) -> None:
+        """``archive_version``: changes whenever the published archive may have (the page
+        cache's :class:`~digestbot.db.archive_version.ArchiveWatch`); the search page's map
+        of each paper's first issue is kept while it stays the same. Without it the map is
+        read again on every search."""
         self.pages = pages
         self.service = pages.service
+        self.archive_version = archive_version
+        self._weeks: tuple[Hashable, dict[str, str]] | None = None
 
     def routes(self) -> list[Route]:
         return [
@@ -153,7 +162,7 @@ class Reading:
             offset = 0
         query = self.service.parse_query(q)
         notice: list[Para] = []
-        views = []
+        views: list[CardView] = []
         issue_weeks: dict[str, str] = {}
         prev_url = next_url = None
         if query.kind == "too_long":
@@ -166,10 +175,12 @@ class Reading:
         elif query.kind != "empty":
             result = self.service.find_papers(query.text, limit=SEARCH_PAGE, offset=offset)
             issue_weeks = await self.issue_weeks()
+            # cards from the index alone (display text, summaries already shortened), shown
+            # only for papers the loaded store has as ready: drafts stay private
+            ready = self.service.ready_among(hit.arxiv_id for hit in result.hits)
             for number, hit in enumerate(result.hits, start=offset + 1):
-                paper = self.service.paper(hit.arxiv_id)
-                if paper is not None and paper.status is Status.READY:  # drafts stay private
-                    views.append(paper_view(paper, lang, number=number, **self.budgets()))
+                if hit.card is not None and hit.arxiv_id in ready:
+                    views.append(card_view(hit.card, lang, number=number))
             if result.total:
                 last = offset + len(result.hits)
                 total = f"{result.total}" if result.total_exact else f"{result.total}+"
@@ -200,15 +211,16 @@ class Reading:
         )
 
     async def issue_weeks(self) -> dict[str, str]:
-        """Each published paper's first issue: arXiv id → week."""
+        """Each published paper's first issue: arXiv id → week; read again only when the
+        archive's version changes (or on every call without ``archive_version``)."""
+        version = await self.archive_version() if self.archive_version is not None else None
+        if self._weeks is not None and version is not None and self._weeks[0] == version:
+            return self._weeks[1]
         weeks: dict[str, str] = {}
         for record in await self.service.published_issues():  # newest first
             weeks.update(dict.fromkeys(record.paper_ids, record.week))
+        self._weeks = (version, weeks)
         return weeks
-
-    def budgets(self) -> dict[str, int]:
-        s = self.service.settings
-        return {"zh_chars": s.summary_zh_chars, "en_words": s.summary_en_words}
 
     def search_url(self, lang: Language, q: str, offset: int) -> str:
         params: list[tuple[str, str]] = [("q", q)]
