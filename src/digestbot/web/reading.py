@@ -217,8 +217,13 @@ class Reading:
         if self._weeks is not None and version is not None and self._weeks[0] == version:
             return self._weeks[1]
         weeks: dict[str, str] = {}
-        for record in await self.service.published_issues():  # newest first
-            weeks.update(dict.fromkeys(record.paper_ids, record.week))
+        papers = self.service.snapshot().papers
+        for record in await self.service.published_issues():  # newest first: oldest wins
+            for pid in record.paper_ids:
+                # the store's own id string as the key: a map of 100,000 papers then costs
+                # its table, not 100,000 more strings (~9 MiB at 100k)
+                head = papers.get(pid)
+                weeks[pid if head is None else head.arxiv_id] = record.week
         self._weeks = (version, weeks)
         return weeks
 
