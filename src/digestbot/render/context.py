@@ -290,16 +290,14 @@ def paper_view(
     """
     zh, en = paper.summary_zh.strip(), paper.summary_en.strip()
     texts = {Language.ZH: zh, Language.EN: en}
-    shown = (Language.ZH, Language.EN) if lang is Language.BOTH else (lang,)
+    shown, other = _summary_langs(texts, lang)
     summaries = tuple(
         s for s in (_summary(texts[lg], lg, zh_chars, en_words) for lg in shown) if s.text
     )
     other_summary = None
-    if lang is not Language.BOTH and not texts[lang]:
-        other = Language.EN if lang is Language.ZH else Language.ZH
-        if texts[other]:
-            view = _summary(texts[other], other, zh_chars, en_words)
-            other_summary = replace(view, label=_UI[other][f"summary_{other.value}"])
+    if other is not None:
+        view = _summary(texts[other], other, zh_chars, en_words)
+        other_summary = replace(view, label=_UI[other][f"summary_{other.value}"])
 
     title_en, title_zh = _titles(paper.title_en, paper.title_zh, lang)
     return PaperView(
@@ -313,6 +311,18 @@ def paper_view(
         paper=paper,
         other_summary=other_summary,
     )
+
+
+def _summary_langs(
+    texts: Mapping[Language, str], lang: Language
+) -> tuple[tuple[Language, ...], Language | None]:
+    """The languages whose summaries a view in ``lang`` shows, and the other language
+    whose summary stands in, labelled, when ``lang``'s own is missing (else None)."""
+    shown = (Language.ZH, Language.EN) if lang is Language.BOTH else (lang,)
+    if lang is Language.BOTH or texts[lang]:
+        return shown, None
+    other = Language.EN if lang is Language.ZH else Language.ZH
+    return shown, (other if texts[other] else None)
 
 
 def _titles(title_en: str, title_zh: str, lang: Language) -> tuple[str, str]:
@@ -343,14 +353,12 @@ def card_view(card: PaperCard, lang: Language, *, number: int = 0) -> CardView:
     """The view of a result card in ``lang``: what :func:`paper_view` of its paper, with
     the budgets the card was shortened to, shows in a ``paper_card``."""
     texts = {Language.ZH: card.summary_zh, Language.EN: card.summary_en}
-    shown = (Language.ZH, Language.EN) if lang is Language.BOTH else (lang,)
+    shown, other = _summary_langs(texts, lang)
     summaries = tuple(SummaryView(lg.value, texts[lg], (texts[lg],)) for lg in shown if texts[lg])
     other_summary = None
-    if lang is not Language.BOTH and not texts[lang]:
-        other = Language.EN if lang is Language.ZH else Language.ZH
-        if texts[other]:
-            label = _UI[other][f"summary_{other.value}"]
-            other_summary = SummaryView(other.value, texts[other], (texts[other],), label)
+    if other is not None:
+        label = _UI[other][f"summary_{other.value}"]
+        other_summary = SummaryView(other.value, texts[other], (texts[other],), label)
     title_en, title_zh = _titles(card.title_en, card.title_zh, lang)
     return CardView(
         number=number,
