@@ -19,15 +19,35 @@ How a query is matched (the parsing half is the pure ``digestbot.search.query``)
   Both kinds of terms live in one FTS5 table, so any mix is one MATCH expression.
 - User text never reaches FTS5 syntax: each term becomes a double-quoted string.
 
-Ranking: tier 0 is the papers whose English or Chinese title (or id) holds every term,
-ordered by bm25 over the titles (a small FTS5 table of its own); tier 1 is the other matches.
-Ties, and all of tier 1, go by upvotes then newest. Rowids are assigned in (upvotes desc,
-date desc) order, so that is FTS5's natural order: tier 1 and the total come from one pass
-over the matches that stops after ``count_limit`` rows (the total is a lower bound,
-``total_exact=False``, above that), and a title tier larger than ``exact_limit`` is read in
-that order too. bm25 over the summaries is not used: FTS5 computes each term's document
-frequency by visiting every paper holding it, 30-80 ms per query for a common word over
-100,000 papers, where the rest of the query takes about 1 ms.
+The word index answers the same question faster. Trigram matching of a common word reads
+the position lists of each of its trigrams over most papers (15-40 ms for two common words
+over 100,000 papers); ``words_fts`` (contentless, ``unicode61``) holds each paper's words
+(CJK blanked), its grams, and each CJK run as its bigrams in order, and ``vocab_fts``
+holds every distinct word of three letters or more. A query whose terms are all
+``word_able`` is answered there, with the same papers the trigrams would find
+(tests/test_search_words.py holds the two to that):
+
+- a term of ASCII letters and digits is a substring of a word exactly when it is held by
+  a word of the vocabulary: it becomes any of those words (``gpt`` → ``gpt``,
+  ``chatgpt``, ``gpt4`` ...); held by none, nothing matches; held by more than
+  ``_MAX_EXPANSION``, the query goes to the trigrams;
+- a short term is its grams token, as before;
+- a CJK term is the phrase of its bigrams in the sequence columns (runs are kept apart by
+  a token no bigram equals, so the phrase never joins two runs).
+
+Other terms (inner punctuation ``gpt-4``, letters beyond ASCII ``naïve``) and any query
+holding one go to the trigram tables, as before. Both indexes are written for every
+paper; ``SearchIndex(words=False)`` reads only the trigrams.
+
+Ranking: tier 0 is the papers whose English or Chinese title (or id) holds every term;
+when there are at most ``exact_limit`` of them, they are ordered by a bm25 over their title
+text computed here (term-frequency saturation and length, every term weighing the same:
+FTS5's own bm25 first visits every paper holding each term for its document frequency,
+5-16 ms a query at 100,000 papers); tier 1 is the other matches. Ties, and all of tier 1,
+go by upvotes then newest. Rowids are assigned in (upvotes desc, date desc) order, so that
+is FTS5's natural order: tier 1 and the total come from one pass over the matches that
+stops after ``count_limit`` rows (the total is a lower bound, ``total_exact=False``, above
+that), and a title tier larger than ``exact_limit`` is read in that order too.
 
 Result cards: each row of ``papers`` also holds the paper as a result card shows it
 (``render.context.PaperCard``: display titles, summaries already shortened to the
@@ -56,7 +76,18 @@ from typing import Final
 from digestbot.errors import DigestbotError
 from digestbot.models import Links, Paper, PaperHead
 from digestbot.render.context import PaperCard
-from digestbot.search.query import grams, nfkc, parse_query, term_expr
+from digestbot.search.query import (
+    WORDS_TOKENIZER,
+    cjk_sequence,
+    grams,
+    is_cjk,
+    nfkc,
+    parse_query,
+    term_expr,
+    word_able,
+    word_text,
+    words_expr,
+)
 
 #: The index file's name inside the content store's cache folder (``<content>/.cache``).
 INDEX_FILE_NAME: Final = "search.sqlite3"
@@ -65,8 +96,8 @@ MIN_SQLITE: Final = (3, 34, 0)
 #: Bumped whenever the tables or what goes into them change; a mismatch rebuilds the file.
 #: 2: result cards (their own table). 3: the fingerprint covers the summaries' digest,
 #: not their text (a rebuild, in the child for a large store, instead of every row
-#: rewritten in-process).
-SCHEMA_VERSION: Final = 3
+#: rewritten in-process). 4: the word index (``words_fts``) and its vocabulary.
+SCHEMA_VERSION: Final = 4
 #: Highest ``limit`` and ``offset`` a search accepts.
 MAX_LIMIT: Final = 100
 MAX_OFFSET: Final = 10_000
@@ -109,6 +140,8 @@ _TEXT_COLUMNS = (
     "title_en, title_zh, summary_en, summary_zh, authors, tags, arxiv_id, title_grams, body_grams"
 )
 _TITLE_COLUMNS = "title_en, title_zh, arxiv_id, title_grams"
+_WORDS_COLUMNS = "title_words, title_grams, title_seq, body_words, body_grams, body_seq"
+_TWORDS_COLUMNS = "words, grams, seq"
 _SCHEMA = (
     """CREATE TABLE papers (
         rowid INTEGER PRIMARY KEY,
@@ -133,8 +166,19 @@ _SCHEMA = (
     "CREATE TABLE card_budgets (zh_chars INTEGER NOT NULL, en_words INTEGER NOT NULL)",
     f"CREATE VIRTUAL TABLE papers_fts USING fts5({_TEXT_COLUMNS}, tokenize = 'trigram')",
     f"CREATE VIRTUAL TABLE titles_fts USING fts5({_TITLE_COLUMNS}, tokenize = 'trigram')",
+    # contentless: its text is derived from papers_fts's, which a removal reads back
+    f"CREATE VIRTUAL TABLE words_fts USING fts5({_WORDS_COLUMNS}, content = '', "
+    f'tokenize = "{WORDS_TOKENIZER}")',
+    # the titles' part of it alone, for the title tier (shorter lists, no column filter)
+    f"CREATE VIRTUAL TABLE twords_fts USING fts5({_TWORDS_COLUMNS}, content = '', "
+    f'tokenize = "{WORDS_TOKENIZER}")',
+    "CREATE TABLE vocab (word TEXT PRIMARY KEY) WITHOUT ROWID",
+    "CREATE VIRTUAL TABLE vocab_fts USING fts5(word, tokenize = 'trigram')",
 )
+#: The tables a removed paper leaves by rowid (words_fts is told its old text instead).
 _FTS_TABLES = ("papers_fts", "titles_fts")
+_MERGED = (*_FTS_TABLES, "words_fts", "twords_fts", "vocab_fts")
+_TABLES = frozenset({"papers", "cards", "card_budgets", *_MERGED, "vocab"})
 _META_COLUMNS = "rowid, arxiv_id, fingerprint, title_en, title_zh, date, score, links"
 _CARD_COLUMNS = "rowid, title_en, title_zh, summary_en, summary_zh, tags, urls"
 #: What a hit reads: the listing, then the card.
@@ -146,9 +190,12 @@ _HIT_COLUMNS = (
 #: SQLite's page cache: large while building the index, small for queries (it is resident
 #: memory of a long-running process; the file's pages stay in the OS cache either way).
 _BUILD_CACHE_KIB = 64 * 1024
-_QUERY_CACHE_KIB = 8 * 1024
-#: bm25 over the titles table: English and Chinese titles, the id, short tokens of titles.
-_BM25_TITLES = "bm25(titles_fts, 1.0, 1.0, 1.0, 1.0)"
+_QUERY_CACHE_KIB = 2 * 1024
+#: An ASCII term held by more of the vocabulary's words than this is searched by trigrams.
+_MAX_EXPANSION = 100
+#: The title tier's ordering (a bm25 over the title text, without the document frequency
+#: FTS5's bm25 scans every holder of a term for): term-frequency saturation, length weight.
+_K1, _B = 1.2, 0.75
 
 # Rowid = (upvotes desc, date desc, sequence): FTS5's natural rowid order is our static rank.
 _SCORE_BITS, _DAY_BITS, _SEQ_BITS = 20, 20, 16
@@ -189,6 +236,7 @@ class _Row:
     card: tuple[int | str, ...]
     text: tuple[int | str, ...]
     titles: tuple[int | str, ...]
+    words: tuple[int | str, ...]
 
 
 def _links_text(links: Links) -> str:
@@ -234,7 +282,57 @@ def _row(rowid: int, paper: Paper, *, zh_chars: int, en_words: int) -> _Row:
         title_grams,
         body_grams,
     )
-    return _Row(meta, shown, text, (rowid, title_en, title_zh, paper.arxiv_id, title_grams))
+    titles = (rowid, title_en, title_zh, paper.arxiv_id, title_grams)
+    return _Row(meta, shown, text, titles, _words_row(text))
+
+
+def _words_row(text: Sequence[int | str]) -> tuple[int | str, ...]:
+    """The word index's row, from the trigram index's (``_Row.text``, or one read back)."""
+    rowid, title_en, title_zh, summary_en, summary_zh, authors, tags, arxiv_id, tg, bg = text
+    assert isinstance(title_en, str) and isinstance(title_zh, str) and isinstance(arxiv_id, str)
+    body = [str(summary_en), str(summary_zh), str(authors), str(tags)]
+    return (
+        rowid,
+        word_text(title_en, title_zh, arxiv_id),
+        tg,
+        cjk_sequence(title_en, title_zh),
+        word_text(*body),
+        bg,
+        cjk_sequence(*body),
+    )
+
+
+def _add_vocab(
+    conn: sqlite3.Connection, words: Sequence[tuple[int | str, ...]], *, every: bool
+) -> None:
+    """Put the words of ``words`` (rows of words_fts) of three letters or more in the
+    vocabulary, as words_fts's own tokenizer cut and folded them.
+
+    ``every``: the rows are all of words_fts, whose own token list is read; otherwise they
+    are tokenized again in a scratch table. Words of removed papers stay: a word no paper
+    holds adds a term that matches nothing."""
+    source = "main, words_fts"
+    if not every:
+        conn.execute(
+            "CREATE VIRTUAL TABLE temp.new_words USING fts5(title_words, body_words, "
+            f"""content = '', tokenize = "{WORDS_TOKENIZER}")"""
+        )
+        conn.executemany(
+            "INSERT INTO temp.new_words (title_words, body_words) VALUES (?, ?)",
+            ((row[1], row[4]) for row in words),
+        )
+        source = "temp, new_words"
+    conn.execute(f"CREATE VIRTUAL TABLE temp.new_vocab USING fts5vocab({source}, 'row')")
+    try:
+        fresh = "SELECT term FROM temp.new_vocab WHERE length(term) >= 3"
+        conn.execute(
+            f"INSERT INTO vocab_fts (word) {fresh} AND term NOT IN (SELECT word FROM vocab)"
+        )
+        conn.execute(f"INSERT OR IGNORE INTO vocab (word) {fresh}")
+    finally:
+        conn.execute("DROP TABLE temp.new_vocab")
+        if not every:
+            conn.execute("DROP TABLE temp.new_words")
 
 
 class SearchIndexError(DigestbotError):
@@ -253,10 +351,11 @@ class SearchIndex:
         self,
         path: Path | None = None,
         *,
-        exact_limit: int = 500,
+        exact_limit: int = 200,
         count_limit: int = 200,
         zh_chars: int = 120,
         en_words: int = 60,
+        words: bool = True,
     ) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             raise SearchIndexError(
@@ -270,6 +369,9 @@ class SearchIndex:
         #: ``summary_zh_chars`` and ``summary_en_words``, as the search page's cards)
         self.zh_chars = zh_chars
         self.en_words = en_words
+        #: False answers every query from the trigram tables: the reference the word index
+        #: is tested against (both are always written)
+        self.words = words
         self._lock = threading.RLock()
         try:
             self._conn = self._open()
@@ -302,7 +404,7 @@ class SearchIndex:
         try:
             ok = conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-            ok = ok and {"papers", "cards", "card_budgets", *_FTS_TABLES} <= names
+            ok = ok and names >= _TABLES
             # a file of this version written while its columns were still changing
             for table, expected in (("papers", _META_COLUMNS), ("cards", _CARD_COLUMNS)):
                 columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
@@ -331,10 +433,10 @@ class SearchIndex:
                 "INSERT INTO card_budgets (zh_chars, en_words) VALUES (?, ?)",
                 (self.zh_chars, self.en_words),
             )
-            for table in _FTS_TABLES:  # no merging while loading: one merge at the end
+            for table in _MERGED:  # no merging while loading: one merge at the end
                 conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('automerge', 0)")
             self._insert(conn, papers, empty=True)
-            for table in _FTS_TABLES:
+            for table in _MERGED:
                 conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
                 conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('automerge', 4)")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -470,6 +572,21 @@ class SearchIndex:
                 for start in range(0, len(removed), 500):
                     chunk = removed[start : start + 500]
                     marks = ",".join("?" * len(chunk))
+                    old = conn.execute(
+                        f"SELECT rowid, {_TEXT_COLUMNS} FROM papers_fts WHERE rowid IN ({marks})",
+                        chunk,
+                    ).fetchall()
+                    gone_words = [_words_row(row) for row in old]
+                    conn.executemany(  # a contentless table forgets a row given its text
+                        f"INSERT INTO words_fts (words_fts, rowid, {_WORDS_COLUMNS}) "
+                        f"VALUES ('delete', ?{', ?' * 6})",
+                        gone_words,
+                    )
+                    conn.executemany(
+                        f"INSERT INTO twords_fts (twords_fts, rowid, {_TWORDS_COLUMNS}) "
+                        "VALUES ('delete', ?, ?, ?, ?)",
+                        [row[:4] for row in gone_words],
+                    )
                     for table in ("papers", "cards", *_FTS_TABLES):
                         conn.execute(f"DELETE FROM {table} WHERE rowid IN ({marks})", chunk)
                 self._insert(conn, wholes(changed), empty=False)
@@ -500,6 +617,15 @@ class SearchIndex:
             f"INSERT INTO titles_fts (rowid, {_TITLE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
             (row.titles for row in rows),
         )
+        conn.executemany(
+            f"INSERT INTO words_fts (rowid, {_WORDS_COLUMNS}) VALUES (?{', ?' * 6})",
+            (row.words for row in rows),
+        )
+        conn.executemany(
+            f"INSERT INTO twords_fts (rowid, {_TWORDS_COLUMNS}) VALUES (?, ?, ?, ?)",
+            (row.words[:4] for row in rows),
+        )
+        _add_vocab(conn, [row.words for row in rows], every=empty)
 
     @staticmethod
     def _assign_rowids(
@@ -564,7 +690,10 @@ class SearchIndex:
     def _by_terms(self, terms: Sequence[str], limit: int, offset: int) -> SearchResult:
         """Tier 0 (every term in a title) before tier 1 (the rest); see the module docstring."""
         conn = self._conn
-        expr = " AND ".join(term_expr(t) for t in terms)
+        plan = self._plan(terms)
+        if plan is None:
+            return EMPTY_RESULT
+        table, expr, title_table, title_expr = plan
         need = offset + limit
         cap = max(self.count_limit, need + 1)
         # One pass, in rowid (= upvotes, date) order, stopping after ``cap``: this counts the
@@ -572,24 +701,22 @@ class SearchIndex:
         matches = [
             row[0]
             for row in conn.execute(
-                "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? LIMIT ?", (expr, cap + 1)
+                f"SELECT rowid FROM {table} WHERE {table} MATCH ? LIMIT ?", (expr, cap + 1)
             )
         ]
         if not matches:
             return EMPTY_RESULT
         exact = len(matches) <= cap
-        n_title = conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM titles_fts WHERE titles_fts MATCH ? LIMIT ?)",
-            (expr, self.exact_limit + 1),
-        ).fetchone()[0]
-        order = f"{_BM25_TITLES}, rowid" if n_title <= self.exact_limit else "rowid"
-        rowids = [
+        # The title tier in rowid order; ordered by how well the titles match when small.
+        title = [
             row[0]
             for row in conn.execute(
-                f"SELECT rowid FROM titles_fts WHERE titles_fts MATCH ? ORDER BY {order} LIMIT ?",
-                (expr, need),
+                f"SELECT rowid FROM {title_table} WHERE {title_table} MATCH ? LIMIT ?",
+                (title_expr, max(self.exact_limit + 1, need)),
             )
         ]
+        rowids = self._title_order(title, terms) if len(title) <= self.exact_limit else title
+        rowids = rowids[:need]
         if len(rowids) < need:  # tier 0 is complete: add tier 1 from the matches
             first = set(rowids)
             rowids += [r for r in matches if r not in first][: need - len(rowids)]
@@ -597,6 +724,63 @@ class SearchIndex:
         if exact:
             return SearchResult(hits, len(matches))
         return SearchResult(hits, cap, total_exact=False)
+
+    def _plan(self, terms: Sequence[str]) -> tuple[str, str, str, str] | None:
+        """Which tables answer ``terms``, and their expressions: (table, expression, title
+        table, title expression). The word index when every term is ``word_able`` and each
+        ASCII term is held by at most ``_MAX_EXPANSION`` words of the vocabulary, else the
+        trigram index; ``None`` when a term is held by no word at all (nothing matches)."""
+        if self.words and all(word_able(term) for term in terms):
+            words: dict[str, list[str]] = {}
+            for term in terms:
+                if len(term) < 3 or is_cjk(term):
+                    continue
+                words[term] = [
+                    row[0]
+                    for row in self._conn.execute(
+                        "SELECT word FROM vocab_fts WHERE vocab_fts MATCH ? LIMIT ?",
+                        (term_expr(term), _MAX_EXPANSION + 1),
+                    )
+                ]
+                if not words[term]:
+                    return None
+                if len(words[term]) > _MAX_EXPANSION:
+                    break
+            else:
+                return (
+                    "words_fts",
+                    words_expr(terms, words, ("title_", "body_")),
+                    "twords_fts",
+                    words_expr(terms, words, ("",)),
+                )
+        expr = " AND ".join(term_expr(t) for t in terms)
+        return "papers_fts", expr, "titles_fts", expr
+
+    def _title_order(self, rowids: Sequence[int], terms: Sequence[str]) -> list[int]:
+        """``rowids`` (title matches) best first: a bm25 over their titles and ids with
+        every term weighing the same; ties by rowid (upvotes, then newest)."""
+        if not rowids:
+            return []
+        marks = ",".join("?" * len(rowids))
+        texts = {  # as stored: NFKC would cost more than the ordering (full-width colons)
+            rowid: f"{title_en} {title_zh} {arxiv_id}".lower()
+            for rowid, title_en, title_zh, arxiv_id in self._conn.execute(
+                f"SELECT rowid, title_en, title_zh, arxiv_id FROM papers WHERE rowid IN ({marks})",
+                list(rowids),
+            )
+        }
+        average = sum(map(len, texts.values())) / max(len(texts), 1) or 1.0
+
+        def score(rowid: int) -> float:
+            text = texts.get(rowid, "")
+            norm = _K1 * (1 - _B + _B * len(text) / average)
+            total = 0.0
+            for term in terms:
+                tf = text.count(term)
+                total += tf * (_K1 + 1) / (tf + norm)
+            return total
+
+        return sorted(rowids, key=lambda rowid: (-score(rowid), rowid))
 
     def _hits(self, rowids: Sequence[int]) -> list[Hit]:
         if not rowids:

@@ -16,6 +16,7 @@ import itertools
 import operator
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -71,7 +72,7 @@ _WRAPPERS = "<>()[]{}\"'“”‘’「」《》.,;:!?，。；：！？ "
 _OLD_ID_PARTS = re.compile(r"^([a-z][a-z\-]*)(\.[a-z]{2})?/(\d{7}(?:v\d+)?)$", re.IGNORECASE)
 
 
-def _is_cjk(text: str) -> bool:
+def is_cjk(text: str) -> bool:
     return _CJK_CHAR.search(text) is not None
 
 
@@ -101,7 +102,7 @@ def split_terms(text: str) -> list[str]:
             term = _strip_symbols(run).lower()[:MAX_TERM_CHARS]
             if not term or term in seen:
                 continue
-            if len(term) <= 2 and not _is_cjk(term) and term in _STOPWORDS:
+            if len(term) <= 2 and not is_cjk(term) and term in _STOPWORDS:
                 continue
             seen.add(term)
             out.append(term)
@@ -136,6 +137,82 @@ def grams(*texts: str) -> str:
     if not tokens:
         return ""
     return " " + " ".join(tokens) + " "
+
+
+# -- the word index: terms answered by whole tokens (see digestbot.search.index) ---------
+
+#: Between two CJK runs in a sequence column: a token no CJK bigram equals, so a phrase of
+#: bigrams never joins the end of one run to the start of the next.
+_RUN_BREAK = " 0 "
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
+#: The word index's tokenizer: a word is a run of letters, digits, marks, punctuation and
+#: symbols; ``word_text`` has blanked the separators terms are split at (and CJK runs)
+#: already, so a word is what ``split_terms`` would keep whole.
+WORDS_TOKENIZER: Final = "unicode61 remove_diacritics 0 categories 'L* N* Co M* P* S*'"
+
+
+def word_able(term: str) -> bool:
+    """Whether the word index answers ``term`` exactly as the trigram index would.
+
+    A short term (a grams token) and a CJK term (a phrase of its bigrams) of letters and
+    digits are; so is any other term of word characters (``gpt-4``, ``naïve``,
+    ``2404.08634``: it is a substring of one word, found in the vocabulary). One holding
+    a control or format character is left to the trigrams.
+    """
+    if len(term) <= 2 or is_cjk(term):
+        return term.isalnum()
+    return all(_word_char(char) for char in term)
+
+
+def _word_char(char: str) -> bool:
+    category = unicodedata.category(char)
+    return category[0] in "LNMPS" or category == "Co"
+
+
+def word_text(*texts: str) -> str:
+    """``texts`` as the word index's words columns hold them: CJK runs and the separators
+    terms are split at blanked, so each word is one unbroken run of a term's characters."""
+    return _SEPARATORS.sub(" ", _CJK_RUN.sub(" ", "\n".join(texts)))
+
+
+def cjk_sequence(*texts: str) -> str:
+    """Each run of CJK letters in ``texts`` as its bigrams in order, runs kept apart.
+
+    A CJK term of three or more characters is then the phrase of its own bigrams, which
+    matches exactly where the term is a substring of one run.
+    """
+    runs = [
+        piece
+        for run in _CJK_RUN.findall("\n".join(texts))
+        for piece in _NOT_ALNUM.split(run)
+        if len(piece) >= 2
+    ]
+    return _RUN_BREAK.join(" ".join(map(operator.add, run, run[1:])) for run in runs)
+
+
+def words_expr(
+    terms: Sequence[str], words: Mapping[str, Sequence[str]], prefixes: Sequence[str]
+) -> str:
+    """The word index's FTS5 expression for ``terms`` (each ``word_able``), every one
+    required: a short term is its token in the ``<prefix>grams`` columns, a CJK term the
+    phrase of its bigrams in the ``<prefix>seq`` columns, an ASCII term any of
+    ``words[term]`` (the vocabulary's words holding it; no column filter, as a word of
+    three characters or more is only ever in the ``words`` columns, and a filter would
+    make FTS5 read every position list)."""
+    parts = []
+    for term in terms:
+        if len(term) >= 3 and not is_cjk(term):
+            parts.append("(" + " OR ".join(map(_phrase, words[term])) + ")")
+            continue
+        if len(term) <= 2:
+            columns, match = "grams", _phrase(term)
+        else:
+            columns, match = "seq", _phrase(" ".join(map(operator.add, term, term[1:])))
+        spec = " ".join(f"{prefix}{columns}" for prefix in prefixes)
+        parts.append(f"{{{spec}}} : {match}")
+    return " AND ".join(parts)
 
 
 def _phrase(text: str) -> str:
