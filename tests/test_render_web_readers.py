@@ -86,6 +86,11 @@ def test_highlight_marks_terms_and_escapes_the_rest() -> None:
     assert str(highlighter([])("<b>")) == "&lt;b&gt;"
     # a term that looks like markup is escaped too, inside the mark
     assert str(highlighter(["<b>"])("a <b> c")) == "a <mark>&lt;b&gt;</mark> c"
+    # terms are found in the escaped text: never inside an entity the escaping made
+    assert str(highlighter(["amp", "34"])('amp & "34"')) == (
+        "<mark>amp</mark> &amp; &#34;<mark>34</mark>&#34;"
+    )
+    assert str(highlighter(["&"])("R&D")) == "R<mark>&amp;</mark>D"
 
 
 @given(st.text(max_size=80), st.lists(st.text(min_size=1, max_size=5), max_size=3))
