@@ -70,10 +70,12 @@ def test_an_old_paper_is_held_without_its_summaries(
     assert not isinstance(head, Paper)
     assert not hasattr(head, "summary_en")
     assert isinstance(held(service, "2404.08634"), Paper)  # the sample week is recent
-    # nor does the parse cache keep them (it shares the snapshot's objects)
+    # nor does the parse cache: it keeps no paper between loads, and its file gives an
+    # old row without the long text
     assert service.store.cache is not None
     cached, _ = service.store.cache.lookup(str(old_paper))
     assert cached is not None and not isinstance(cached.paper, Paper)
+    service.store.cache.close()
     # the cache file holds them, but a reader decodes only the recent rows' long text
     fresh = PaperCache.beside(content_dir)
     fresh.variant, fresh.recent_days = service.store.cache.variant, 7 * RECENT_WEEKS

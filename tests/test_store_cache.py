@@ -155,10 +155,14 @@ def test_one_cache_object_serves_repeated_loads(root: Path) -> None:
     cache = PaperCache.beside(root)
     store = ContentStore(root, cache=cache)
     first = store.load()
-    (default_cache_dir(root) / CACHE_FILE_NAME).unlink()
-    second = store.load()  # served from memory, no file needed
-    assert cache.hits == first.files - 1
+    second = store.load()  # from the file the first wrote: nothing parsed
+    assert (cache.misses, cache.hits) == (first.files - 1, first.files - 1)
     assert second == first
+    # it keeps no papers between loads: with the file gone, every file is parsed again
+    (default_cache_dir(root) / CACHE_FILE_NAME).unlink()
+    third = store.load()
+    assert cache.misses == 2 * (first.files - 1) and third == first
+    assert (default_cache_dir(root) / CACHE_FILE_NAME).is_file()
 
 
 def test_a_cold_load_is_loaded_again_from_the_cache_it_wrote(

@@ -65,6 +65,28 @@ class PathMap(Mapping[str, Path]):
         self._names.pop(arxiv_id, None)
 
 
+class Ready(Mapping[str, PaperHead]):
+    """The ready papers of a map of papers, as a read-only view of it."""
+
+    __slots__ = ("_count", "_papers")
+
+    def __init__(self, papers: Mapping[str, PaperHead]) -> None:
+        self._papers = papers
+        self._count = sum(1 for p in papers.values() if p.status is Status.READY)
+
+    def __getitem__(self, arxiv_id: str) -> PaperHead:
+        paper = self._papers[arxiv_id]
+        if paper.status is not Status.READY:
+            raise KeyError(arxiv_id)
+        return paper
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, p in self._papers.items() if p.status is Status.READY)
+
+    def __len__(self) -> int:
+        return self._count
+
+
 @dataclass(slots=True)
 class Snapshot:
     """Everything the store held at one load: valid papers, overrides, and what was wrong.
@@ -108,9 +130,10 @@ class Snapshot:
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity != "error"]
 
-    def ready(self) -> dict[str, PaperHead]:
-        """The papers that may be published and searched (drafts left out)."""
-        return {k: p for k, p in self.papers.items() if p.status is Status.READY}
+    def ready(self) -> Ready:
+        """The papers that may be published and searched (drafts left out): a view of
+        ``papers``, not a second map of them (~5 MiB at 100,000 papers, at start-up's peak)."""
+        return Ready(self.papers)
 
     def problems_for(self, arxiv_ids: Iterable[str]) -> list[str]:
         """Why each of these papers cannot be published (draft, invalid, missing)."""

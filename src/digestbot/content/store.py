@@ -203,8 +203,6 @@ class ContentStore:
                 assert isinstance(paper, Paper)
                 held = paper.head()
             snap.papers[pid] = held
-            if self.cache is not None:
-                self.cache.hold(str(snap.paths[pid]), held)
 
     def _reader(self, paths: PathMap) -> Callable[[PaperHead], Paper | None]:
         def read(head: PaperHead) -> Paper | None:

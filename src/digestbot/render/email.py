@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
+import functools
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from typing import Any
 from urllib.parse import urlsplit
-
-import css_inline
 
 from digestbot.models import Issue, Language
 from digestbot.render.context import issue_context
@@ -48,13 +48,20 @@ def preferences_url(unsubscribe_url: str) -> str:
 POLICY = email.policy.SMTP.clone(cte_type="7bit", refold_source="none")
 """CRLF line ends; bodies as quoted-printable or base64, so any SMTP server takes them."""
 
-_INLINER = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
 _LIST_ID_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@functools.cache
+def _inliner() -> Any:
+    # imported on the first mail: a process that only serves pages never loads it (1.5 MiB)
+    import css_inline
+
+    return css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
 
 
 def inline_css(html: str) -> str:
     """Move the document's ``<style>`` rules into ``style=""`` attributes (no remote CSS)."""
-    return str(_INLINER.inline(html))
+    return str(_inliner().inline(html))
 
 
 @dataclass(frozen=True, slots=True)
