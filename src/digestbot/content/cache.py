@@ -502,7 +502,7 @@ class PaperCache:
 
     def compact_after_parsing(self) -> bool:
         """True when the last load parsed many files and the cache file now holds them:
-        the live results are forgotten, so the next load decodes the file."""
+        what it saw is forgotten, so the next load decodes the whole file."""
         if self._parsed_last_load < self.COMPACT_AFTER or not self._written:
             return False
         self._parsed_last_load = 0

@@ -728,7 +728,8 @@ class SearchIndex:
     def _plan(self, terms: Sequence[str]) -> tuple[str, str, str, str] | None:
         """Which tables answer ``terms``, and their expressions: (table, expression, title
         table, title expression). The word index when every term is ``word_able`` and each
-        ASCII term is held by at most ``_MAX_EXPANSION`` words of the vocabulary, else the
+        non-CJK term of three characters or more is held by at most ``_MAX_EXPANSION``
+        words of the vocabulary, else the
         trigram index; ``None`` when a term is held by no word at all (nothing matches)."""
         if self.words and all(word_able(term) for term in terms):
             words: dict[str, list[str]] = {}

@@ -197,7 +197,7 @@ def words_expr(
 ) -> str:
     """The word index's FTS5 expression for ``terms`` (each ``word_able``), every one
     required: a short term is its token in the ``<prefix>grams`` columns, a CJK term the
-    phrase of its bigrams in the ``<prefix>seq`` columns, an ASCII term any of
+    phrase of its bigrams in the ``<prefix>seq`` columns, any other term any of
     ``words[term]`` (the vocabulary's words holding it; no column filter, as a word of
     three characters or more is only ever in the ``words`` columns, and a filter would
     make FTS5 read every position list)."""
