@@ -9,7 +9,7 @@ from digestbot.bot import views
 from digestbot.delivery.ledger import IssueRecord
 from digestbot.models import Language, Links, Paper, Status
 from digestbot.render.telegram import check_telegram_html, visible_text
-from digestbot.service import PublishReport, StatusReport
+from digestbot.reports import PublishReport, StatusReport
 
 TITLE_EN = "<script>alert('x')</script> Tom & Jerry: <b>not bold</b> </a> &amp; co"
 TITLE_ZH = "<script>猫</script> 猫 & 鼠：<b>不加粗</b> </a>"

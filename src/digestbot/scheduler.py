@@ -12,7 +12,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from digestbot.errors import DigestbotError
-from digestbot.service import PublishReport, Service
+from digestbot.reports import PublishReport
+from digestbot.service import Service
 from digestbot.weeks import Week
 
 log = logging.getLogger("digestbot.scheduler")

@@ -1,6 +1,8 @@
 """The one service: check, preview, publish, subscribers, archive; every shell calls into it.
 
-Import, summarize and review come from ``digestbot.editorial`` (``EditorialDesk``)."""
+Import, summarize and review come from ``digestbot.editorial`` (``EditorialDesk``), topics
+and follows from ``digestbot.topicdesk``, subscribers from ``digestbot.subscriptiondesk``;
+what the commands report is in ``digestbot.reports``."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Literal
@@ -18,21 +20,27 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digestbot.audience import Audience
-from digestbot.content.store import ContentStore, Problem, Snapshot, trim_heap
+from digestbot.content.store import ContentStore, Snapshot, trim_heap
 from digestbot.db.engine import answers, at_head, upgrade, upgrade_in_child
-from digestbot.db.mail_limits import ConfirmationMailLimits, Verdict
+from digestbot.db.mail_limits import ConfirmationMailLimits
 from digestbot.db.repositories import BotUsers, ChatMigrations, SchedulerRuns
 from digestbot.delivery.ledger import Delivery, IssueRecord, Ledger
 from digestbot.delivery.mailer import Mailer
 from digestbot.delivery.publisher import DrainStats, Publisher
 from digestbot.delivery.ratelimit import RateLimiter
-from digestbot.delivery.senders import Content, RenderOptions, Sender, mail_domain
+from digestbot.delivery.senders import Content, RenderOptions, Sender
 from digestbot.editorial import EditorialDesk
 from digestbot.errors import IssueRefused, NothingToPublish, NotPublished
-from digestbot.metrics import record_delivery, record_subscribe, time_publish
+from digestbot.metrics import record_delivery, time_publish
 from digestbot.models import Channel, Destination, Issue, Language, Paper, PaperHead, Status
-from digestbot.render.confirm import render_confirmation
 from digestbot.render.templates import Templates
+from digestbot.reports import (
+    ChannelReport,
+    CheckReport,
+    ExportReport,
+    PublishReport,
+    StatusReport,
+)
 from digestbot.search import index_child
 from digestbot.search.index import SearchIndex, SearchResult
 from digestbot.search.query import Query, parse_query
@@ -41,14 +49,11 @@ from digestbot.settings import Settings
 from digestbot.subscribers import (
     ACTIVE,
     BLOCKED,
-    PENDING,
-    UNSUBSCRIBED,
-    Subscriber,
     Subscribers,
     Tokens,
-    normalize_email,
 )
-from digestbot.summarize.coverage import WeekCoverage, language_gaps
+from digestbot.subscriptiondesk import SubscriptionDesk
+from digestbot.summarize.coverage import language_gaps
 from digestbot.topicdesk import FollowDesk
 from digestbot.weeks import Week
 
@@ -60,123 +65,7 @@ GiveUpNotice = Callable[[str, list[tuple[str, str, str]]], Awaitable[None]]
 PREVIEW_LANGS = (Language.ZH, Language.EN, Language.BOTH)
 
 
-@dataclass(slots=True)
-class CheckReport:
-    files: int
-    papers: int
-    ready: int
-    overrides: int
-    problems: list[Problem]
-    language_gaps: list[WeekCoverage] = field(default_factory=list)
-    """Weeks whose ready papers lack a summary in a language (warnings)."""
-
-    @property
-    def ok(self) -> bool:
-        return not any(p.severity == "error" for p in self.problems)
-
-    def summary(self) -> str:
-        errors = sum(1 for p in self.problems if p.severity == "error")
-        warnings = len(self.problems) - errors + len(self.language_gaps)
-        head = (
-            f"{self.files} files: {self.papers} papers ({self.ready} ready), "
-            f"{self.overrides} week overrides"
-        )
-        if errors:
-            return f"{head}; {errors} errors, {warnings} warnings"
-        return f"ok: {head}" + (f"; {warnings} warnings" if warnings else "")
-
-
-@dataclass(slots=True)
-class ChannelReport:
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    skipped: int = 0
-    pending: int = 0
-
-
-@dataclass(slots=True)
-class PublishReport:
-    week: str
-    title: str
-    papers: int
-    dry_run: bool = False
-    already_published: bool = False
-    planned: int = 0
-    """Destinations planned by this call (0 when the issue was planned before)."""
-    destinations: list[tuple[Destination, str]] = field(default_factory=list)
-    """A dry run's destinations, listed (a real publish streams them and keeps none)."""
-    channels: dict[str, ChannelReport] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    failures: list[tuple[str, str, str]] = field(default_factory=list)
-    waiting: list[tuple[str, str, str]] = field(default_factory=list)
-    """(channel, address, last error) of rows waiting to be tried again."""
-    complete: bool = False
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> int:
-        return sum(c.failed for c in self.channels.values())
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every copy went out (or a dry run); 1 with failed or unfinished rows."""
-        if self.dry_run:
-            return 0
-        if self.failed:
-            return 1
-        return 0 if self.already_published or self.complete else 1
-
-    def _failed_lines(self) -> list[str]:
-        out = [
-            f"  failed {channel} {address}: {error}" for channel, address, error in self.failures
-        ]
-        if self.failed > len(self.failures):
-            out.append(f"  … and {self.failed - len(self.failures)} more failed")
-        if self.failed:
-            out.append(
-                f"{self.failed} deliveries of {self.week} failed: "
-                f"`digestbot publish --retry-failed --week {self.week}` tries them again."
-            )
-        return out
-
-    def lines(self) -> list[str]:
-        out = [f"{self.week} {self.title}: {self.papers} papers"]
-        if self.already_published:
-            out.append(f"{self.week} is already published: nothing new to send.")
-            out.extend(self._failed_lines())
-            return out
-        if self.dry_run:
-            out.append(f"dry run: would send to {self.planned} destinations:")
-            for d, transport in self.destinations:
-                out.append(f"  {d.channel.value} {d.address} ({d.lang.value}) via {transport}")
-            out.extend(self.notes)
-            return out
-        for name, c in sorted(self.channels.items()):
-            line = (
-                f"{name}: {c.sent} sent, {c.retried} retried, {c.failed} failed, "
-                f"{c.skipped} skipped"
-            )
-            if c.pending:
-                line += f", {c.pending} waiting to retry"
-            out.append(line)
-        for channel, address, error in self.waiting:
-            out.append(f"  waiting {channel} {address}: {error}")
-        out.extend(self._failed_lines())
-        out.extend(self.notes)
-        if self.complete:
-            done = f"{self.week} published in {self.seconds:.1f}s"
-            but = ", except the failed deliveries above" if self.failed else ""
-            out.append(f"{done}{but}.")
-        else:
-            out.append(
-                f"{self.week} not finished: run `digestbot publish --week {self.week}` "
-                "again (or keep `digestbot run` going) to resume from the ledger."
-            )
-        return out
-
-
-class Service(EditorialDesk, FollowDesk):
+class Service(EditorialDesk, FollowDesk, SubscriptionDesk):
     """Owns the content store, the database, the ledger and the publisher."""
 
     def __init__(
@@ -786,26 +675,7 @@ class Service(EditorialDesk, FollowDesk):
     async def issues_of_paper(self, arxiv_id: str) -> list[str]:
         return [r.week for r in await self.ledger.list_issues() if arxiv_id in r.paper_ids]
 
-    # -- bot users and Telegram subscribers ------------------------------------------------
-
-    async def user_lang(self, user_id: str, telegram_code: str | None = None) -> Language:
-        """The language a bot user chose with /lang, else their Telegram language, else zh."""
-        chosen = await self.bot_users.lang(user_id)
-        if chosen is not None:
-            return chosen
-        if telegram_code and telegram_code.lower().startswith("zh"):
-            return Language.ZH
-        if telegram_code:
-            return Language.EN
-        return Language.ZH
-
-    async def set_user_lang(self, user_id: str, lang: Language) -> None:
-        await self.bot_users.set_lang(user_id, lang)
-        await self.subscribers.set_lang(Channel.TELEGRAM, user_id, lang)
-
-    async def telegram_subscription(self, chat_id: str) -> Subscriber | None:
-        """The chat's subscription (any status), or None if it never subscribed."""
-        return await self.subscribers.get(Channel.TELEGRAM, chat_id)
+    # -- new subscribers and readers' lists ---------------------------------------------------
 
     async def welcome(self, destination: Destination) -> str | None:
         """A new subscriber's first copy: the latest published issue at once, through the
@@ -846,82 +716,7 @@ class Service(EditorialDesk, FollowDesk):
         ranked = sorted(found.values(), key=lambda pw: (-pw[0].score, -pw[0].date.toordinal()))
         return ranked[:limit]
 
-    async def subscribe_telegram(self, chat_id: str, lang: Language) -> Subscriber:
-        return await self.subscribers.upsert(
-            Channel.TELEGRAM, chat_id, lang, ACTIVE, confirmed=True
-        )
-
-    async def unsubscribe_telegram(self, chat_id: str) -> bool:
-        sub = await self.subscribers.get(Channel.TELEGRAM, chat_id)
-        if sub is None or sub.status != ACTIVE:
-            return False
-        return await self.subscribers.set_status(
-            Channel.TELEGRAM, chat_id, UNSUBSCRIBED, "unsubscribed in the bot"
-        )
-
-    # -- email subscriptions ---------------------------------------------------------------
-
-    async def request_email_subscription(self, raw_email: str, lang: Language) -> None:
-        """Send a confirmation link; the caller answers the same whether or not it exists."""
-        address = normalize_email(raw_email)
-        existing = await self.subscribers.get(Channel.EMAIL, address)
-        if existing is not None and existing.status == ACTIVE:
-            return
-        await self.subscribers.upsert(Channel.EMAIL, address, lang, PENDING, confirmed=False)
-        verdict = await self.mail_limits.admit(address)
-        if verdict is not Verdict.SEND:
-            level = logging.WARNING if verdict is Verdict.HOURLY_CAP else logging.INFO
-            log.log(level, "subscribe: no confirmation mail sent (%s)", verdict.value)
-            record_subscribe("mail_limited")
-            return
-        token = self.tokens.confirm_token(address, lang)
-        url = f"{self.settings.public_url}/confirm/{token}"
-        msg = render_confirmation(
-            address,
-            lang,
-            url,
-            templates=self.templates,
-            sender=self.settings.smtp.sender,
-            domain=mail_domain(self.settings.public_url),
-        )
-        await self.mailer.send(msg)
-
-    async def confirm_email(self, token: str) -> tuple[Subscriber, bool]:
-        """Activate the address of a confirm link: (subscriber, True if it was confirmed
-        now; False if it already was)."""
-        address, lang = self.tokens.read_confirm(token)
-        existing = await self.subscribers.get(Channel.EMAIL, address)
-        if existing is not None and existing.status == ACTIVE:
-            return existing, False
-        sub = await self.subscribers.upsert(Channel.EMAIL, address, lang, ACTIVE, confirmed=True)
-        return sub, True
-
-    async def preferences(self, token: str) -> tuple[Channel, str, Subscriber | None]:
-        """Whose preferences a subscriber's link (the unsubscribe token) opens, and their
-        subscription if there is one."""
-        channel, address = self.tokens.read_unsubscribe(token)
-        return channel, address, await self.subscribers.get(channel, address)
-
-    async def save_preferences(self, token: str, lang: Language) -> Subscriber | None:
-        """Save what the preferences page sends (the language); None if the link's address
-        has no subscription."""
-        channel, address = self.tokens.read_unsubscribe(token)
-        if not await self.subscribers.set_lang(channel, address, lang):
-            return None
-        return await self.subscribers.get(channel, address)
-
-    async def peek_unsubscribe(self, token: str) -> tuple[Channel, str]:
-        """Check an unsubscribe token without acting (GET shows a button; POST acts)."""
-        return self.tokens.read_unsubscribe(token)
-
-    async def unsubscribe(self, token: str) -> tuple[Channel, str]:
-        channel, address = self.tokens.read_unsubscribe(token)
-        sub = await self.subscribers.get(channel, address)
-        if sub is not None and sub.status == ACTIVE:
-            await self.subscribers.set_status(
-                channel, address, UNSUBSCRIBED, "unsubscribed by link"
-            )
-        return channel, address
+    # -- scheduler --------------------------------------------------------------------------
 
     async def claim_fire(self, job: str, key: str, owner: str) -> bool:
         """Record one scheduled fire; False if another process already claimed it."""
@@ -947,49 +742,6 @@ class Service(EditorialDesk, FollowDesk):
     async def healthy(self) -> bool:
         """A cheap database round trip for ``/healthz``; False (and a warning) if it fails."""
         return await answers(self.engine)
-
-    async def peek_confirm(self, token: str) -> tuple[str, Language, bool]:
-        """Check a confirmation token without acting (GET shows the page; POST confirms):
-        its address, language, and whether that address is already confirmed."""
-        address, lang = self.tokens.read_confirm(token)
-        sub = await self.subscribers.get(Channel.EMAIL, address)
-        return address, lang, sub is not None and sub.status == ACTIVE
-
-
-@dataclass(slots=True)
-class ExportReport:
-    """What ``export markdown`` wrote: (week, path, papers, changed) per post."""
-
-    out: Path
-    posts: list[tuple[str, Path, int, bool]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        out = [
-            f"{'wrote' if changed else 'unchanged'} {path} ({week}, {n} paper{'s' * (n != 1)})"
-            for week, path, n, changed in self.posts
-        ]
-        out.extend(self.notes)
-        written = sum(changed for *_rest, changed in self.posts)
-        total = len(self.posts)
-        out.append(
-            f"exported {total} post{'s' * (total != 1)} to {self.out}: {written} written, "
-            f"{total - written} unchanged"
-        )
-        return out
-
-
-@dataclass(slots=True)
-class StatusReport:
-    last_issue: IssueRecord | None
-    subscribers: dict[tuple[str, str], int]
-    backlog: int
-    papers: int
-    next_run: dt.datetime | None = None
-    failed: int = 0
-    """Deliveries given up (every issue); ``failures``: the newest, (week, channel,
-    address, reason)."""
-    failures: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 def readable_email(msg: EmailMessage) -> str:

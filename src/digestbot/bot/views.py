@@ -23,7 +23,7 @@ from digestbot.render.templates import Templates, default_templates
 from digestbot.render.text import ELLIPSIS, escape_html, shorten, truncate_utf16
 
 if TYPE_CHECKING:
-    from digestbot.service import PublishReport, StatusReport
+    from digestbot.reports import PublishReport, StatusReport
 
 __all__ = [
     "BUTTON_UNITS",
