@@ -324,12 +324,16 @@ def _add_vocab(
         source = "temp, new_words"
     conn.execute(f"CREATE VIRTUAL TABLE temp.new_vocab USING fts5vocab({source}, 'row')")
     try:
-        fresh = "SELECT term FROM temp.new_vocab WHERE length(term) >= 3"
+        # one pass over the token list (it reads every word's list of papers), kept aside
+        # for the two tables that take the new words
         conn.execute(
-            f"INSERT INTO vocab_fts (word) {fresh} AND term NOT IN (SELECT word FROM vocab)"
+            "CREATE TEMP TABLE new_terms AS SELECT term FROM temp.new_vocab "
+            "WHERE length(term) >= 3 AND term NOT IN (SELECT word FROM vocab)"
         )
-        conn.execute(f"INSERT OR IGNORE INTO vocab (word) {fresh}")
+        conn.execute("INSERT INTO vocab (word) SELECT term FROM temp.new_terms")
+        conn.execute("INSERT INTO vocab_fts (word) SELECT term FROM temp.new_terms")
     finally:
+        conn.execute("DROP TABLE IF EXISTS temp.new_terms")
         conn.execute("DROP TABLE temp.new_vocab")
         if not every:
             conn.execute("DROP TABLE temp.new_words")

@@ -177,6 +177,12 @@ def word_text(*texts: str) -> str:
     return _SEPARATORS.sub(" ", _CJK_RUN.sub(" ", "\n".join(texts)))
 
 
+def _bigrams(run: str) -> str:
+    """The bigrams of a CJK run, in order, space-separated: how a sequence column holds a
+    run and how a CJK term is asked for there, so both sides are cut the same way."""
+    return " ".join(map(operator.add, run, run[1:]))
+
+
 def cjk_sequence(*texts: str) -> str:
     """Each run of CJK letters in ``texts`` as its bigrams in order, runs kept apart.
 
@@ -189,7 +195,7 @@ def cjk_sequence(*texts: str) -> str:
         for piece in _NOT_ALNUM.split(run)
         if len(piece) >= 2
     ]
-    return _RUN_BREAK.join(" ".join(map(operator.add, run, run[1:])) for run in runs)
+    return _RUN_BREAK.join(map(_bigrams, runs))
 
 
 def words_expr(
@@ -209,7 +215,7 @@ def words_expr(
         if len(term) <= 2:
             columns, match = "grams", _phrase(term)
         else:
-            columns, match = "seq", _phrase(" ".join(map(operator.add, term, term[1:])))
+            columns, match = "seq", _phrase(_bigrams(term))
         spec = " ".join(f"{prefix}{columns}" for prefix in prefixes)
         parts.append(f"{{{spec}}} : {match}")
     return " AND ".join(parts)
