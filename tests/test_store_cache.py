@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import time
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from digestbot.content import cache as cache_module
 from digestbot.content.cache import CACHE_FILE_NAME, PaperCache, default_cache_dir
 from digestbot.content.files import ContentLimits
 from digestbot.content.store import ContentStore, Snapshot
+from digestbot.models import Paper
 
 GOOD = """---
 arxiv_id: '{id}'
@@ -249,3 +251,92 @@ def test_a_store_without_bodies_leaves_them_in_the_files(root: Path) -> None:
         assert lean.papers == {k: replace(p, abstract="") for k, p in full.papers.items()}
     # a store that keeps bodies does not take body-less papers from that cache
     assert ContentStore(root, cache=PaperCache.beside(root)).load().papers == full.papers
+
+
+LONG = """---
+arxiv_id: '{id}'
+title_en: Long paper {id}
+date: {date}
+status: ready
+summary_en: {text}
+summary_zh: {text_zh}
+---
+"""
+PAPERS, SUMMARY_CHARS = 120, 15_000  # each summary under the 20,000-character cap
+HELD = PAPERS * SUMMARY_CHARS * 3  # bytes of every summary held at once (zh: 2 a character)
+
+
+def long_store(tmp_path: Path) -> Path:
+    """PAPERS papers with long summaries, all old but the last (a week after the rest)."""
+    root = tmp_path / "long"
+    for n in range(PAPERS):
+        date = "2024-05-01" if n == PAPERS - 1 else "2024-01-02"
+        text = f"Words of paper {n} " + "x" * (SUMMARY_CHARS - 30)
+        text_zh = "中" * SUMMARY_CHARS
+        path = write(
+            root / f"papers/2024/2401.{n:05d}.md",
+            LONG.format(id=f"2401.{n:05d}", date=date, text=text, text_zh=text_zh),
+        )
+        age(path)
+    return root
+
+
+def test_a_cold_load_never_holds_the_old_summaries_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a first start of a large store: each file parsed is kept as a head, its row in a
+    # temporary file, and the save copies one chunk at a time (was: every summary in
+    # memory until the save, 200 MB more at 100,000 papers)
+    monkeypatch.setattr(cache_module, "CHUNK", 8)
+    root = long_store(tmp_path)
+    store = ContentStore(root, cache=PaperCache.beside(root), recent_weeks=1)
+    tracemalloc.start()
+    try:
+        snap = store.load()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < HELD / 4, f"peak {peak:,} bytes"
+    old, recent = snap.papers["2401.00000"], snap.papers[f"2401.{PAPERS - 1:05d}"]
+    assert not isinstance(old, Paper) and isinstance(recent, Paper)
+    whole = snap.whole("2401.00000")
+    assert whole is not None and whole.summary_en.startswith("Words of paper 0 xxx")
+    again = ContentStore(root, cache=PaperCache.beside(root), recent_weeks=1)
+    assert again.load() == snap and again.cache is not None and again.cache.misses == 0
+    assert list((root / ".cache").iterdir()) == [root / ".cache" / CACHE_FILE_NAME]
+
+
+def test_a_save_after_one_edit_holds_one_chunk_of_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every paper whole (the search index's store): the load holds every summary, and
+    # the save that rewrites the file after one edit adds one chunk's worth, not a copy
+    monkeypatch.setattr(cache_module, "CHUNK", 8)
+    root = long_store(tmp_path)
+    cache = PaperCache.beside(root)
+    store = ContentStore(root, cache=cache)
+    store.load()
+    edited = root / "papers/2024/2401.00007.md"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("Words", "Edited words"))
+    age(edited)
+    added: list[int] = []
+    save = PaperCache.save
+
+    def measured(self: PaperCache) -> None:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        save(self)
+        added.append(tracemalloc.get_traced_memory()[1] - before)
+
+    monkeypatch.setattr(PaperCache, "save", measured)
+    tracemalloc.start()
+    try:
+        snap = store.load()
+    finally:
+        tracemalloc.stop()
+    assert cache.misses == PAPERS + 1 and added and added[0] < HELD / 4, added
+    assert report(snap) == [], report(snap)
+    assert snap.papers["2401.00007"].summary_en.startswith("Edited words")  # type: ignore[union-attr]
+    monkeypatch.undo()
+    fresh = PaperCache.beside(root)
+    assert ContentStore(root, cache=fresh).load() == snap and fresh.misses == 0

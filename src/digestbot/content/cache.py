@@ -17,15 +17,16 @@ from __future__ import annotations
 import array
 import bisect
 import contextlib
-import dataclasses
 import datetime as dt
 import functools
 import hashlib
 import logging
 import marshal
 import os
+import shutil
 import struct
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -43,7 +44,7 @@ log = logging.getLogger("digestbot.content")
 #: Folder, inside the content directory, for derived files (this cache, the search index).
 CACHE_DIR_NAME: Final = ".cache"
 CACHE_FILE_NAME: Final = "papers.marshal"
-FORMAT: Final = "digestbot-paper-cache-5"
+FORMAT: Final = "digestbot-paper-cache-6"
 _MAGIC: Final = FORMAT.encode() + b"\n"
 RACY_SECONDS: Final = 2.0
 
@@ -71,8 +72,9 @@ _LENGTH = struct.Struct("<Q")
 #: together, so the short-lived ones (ints, the lists) free whole memory pools instead of
 #: leaving holes between the strings the papers keep (~40 MB of RSS at 100,000 papers).
 #: The file is ``FORMAT`` + newline, a header blob ``(key, column names, rows, CHUNK,
-#: newest date)``, the ``path`` and ``stamp`` columns, then per ``CHUNK`` rows one blob of
-#: the other columns' slices and one of the long text (``ColumnReader`` reads it).
+#: newest date)``, the ``path`` column, the ``stamp`` column as one ``bytes`` of packed
+#: stamps, then per ``CHUNK`` rows one blob of the other columns' slices and one of the
+#: long text (``ColumnReader`` reads it; :meth:`PaperCache.save` writes it).
 _COLUMNS: Final = (
     "path",
     "stamp",
@@ -127,40 +129,32 @@ def _stamp(path: str) -> Stamp:
     return _STAMP.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-def _encode(entries: dict[str, ParsedFile]) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {name: [] for name in (*_COLUMNS, *_TEXTS)}
-    add = [columns[name].append for name in (*_COLUMNS, *_TEXTS)]
-    for path in sorted(entries):
-        parsed = entries[path]
-        stamp = parsed.stamp
-        problems = tuple((p.line, p.field, p.message, p.severity) for p in parsed.problems)
-        row: tuple[Any, ...] = (path, stamp, parsed.id_line, problems, parsed.invalid_id)
-        paper = parsed.paper
-        if paper is None:
-            row += (None,) * (len(_COLUMNS) + len(_TEXTS) - len(row))
-        else:
-            row += (
-                paper.arxiv_id,
-                paper.title_en,
-                paper.date.toordinal(),
-                paper.title_zh,
-                paper.summary_digest,
-                paper.has_summary_en | paper.has_summary_zh << 1,
-                paper.authors,
-                paper.links.code,
-                paper.links.project,
-                paper.links.hf,
-                paper.score,
-                paper.tags,
-                paper.status.value,
-            )
-            if isinstance(paper, Paper):
-                row += (paper.summary_en, paper.summary_zh, paper.abstract)
-            else:
-                row += (None, None, None)
-        for append, value in zip(add, row, strict=True):
-            append(value)
-    return columns
+def _row(parsed: ParsedFile) -> tuple[Any, ...]:
+    """One file's row without its path and stamp: the values of ``_ROW_COLUMNS``, then of
+    ``_TEXTS`` (None for a paper held without its summaries)."""
+    problems = tuple((p.line, p.field, p.message, p.severity) for p in parsed.problems)
+    row: tuple[Any, ...] = (parsed.id_line, problems, parsed.invalid_id)
+    paper = parsed.paper
+    if paper is None:
+        return row + (None,) * (len(_ROW_COLUMNS) + len(_TEXTS) - len(row))
+    row += (
+        paper.arxiv_id,
+        paper.title_en,
+        paper.date.toordinal(),
+        paper.title_zh,
+        paper.summary_digest,
+        paper.has_summary_en | paper.has_summary_zh << 1,
+        paper.authors,
+        paper.links.code,
+        paper.links.project,
+        paper.links.hf,
+        paper.score,
+        paper.tags,
+        paper.status.value,
+    )
+    if isinstance(paper, Paper):
+        return (*row, paper.summary_en, paper.summary_zh, paper.abstract)
+    return (*row, None, None, None)
 
 
 class DamagedCache(ValueError):
@@ -184,7 +178,8 @@ def _read_blob(src: BinaryIO, size: int) -> Any:
 def write_columns(out: BinaryIO, key: str, columns: dict[str, list[Any]]) -> None:
     """Write ``columns`` (emptied as it goes) under ``key``: the header, the ``path`` and
     ``stamp`` columns whole, then per ``CHUNK`` rows one blob of the other columns' slices
-    and one of the long text's (``_TEXTS``)."""
+    and one of the long text (``_TEXTS``). The save streams its rows instead
+    (:meth:`PaperCache.save`); this writes any columns, for tests of a broken file."""
     paths = columns.get("path")
     rows = len(paths) if isinstance(paths, list) else 0
     texts = [columns.pop(name, None) for name in _TEXTS]
@@ -192,15 +187,25 @@ def write_columns(out: BinaryIO, key: str, columns: dict[str, list[Any]]) -> Non
     newest = (
         max((d for d in dates if isinstance(d, int)), default=0) if isinstance(dates, list) else 0
     )
-    out.write(_MAGIC)
-    _write_blob(out, (key, tuple(columns), rows, CHUNK, newest))
-    _write_blob(out, columns.pop("path", None))
-    _write_blob(out, columns.pop("stamp", None))
+    names = tuple(columns)
+    _write_head(
+        out, key, names, rows, newest, columns.pop("path", None), columns.pop("stamp", None)
+    )
     rest = [columns.pop(name) for name in list(columns)]
     for start in range(0, rows, CHUNK):
         stop = min(start + CHUNK, rows)
         _write_blob(out, tuple(_part(c, start, stop) for c in rest))
         _write_blob(out, tuple(_part(t, start, stop) for t in texts))
+
+
+def _write_head(
+    out: BinaryIO, key: str, names: tuple[str, ...], rows: int, newest: int, paths: Any, stamps: Any
+) -> None:
+    """The file up to its first chunk: ``FORMAT``, the header, the paths and stamps."""
+    out.write(_MAGIC)
+    _write_blob(out, (key, names, rows, CHUNK, newest))
+    _write_blob(out, paths)
+    _write_blob(out, stamps)
 
 
 def _part(column: Any, start: int, stop: int) -> Any:
@@ -239,10 +244,11 @@ class ColumnReader:
             raise DamagedCache("bad header")
         self.rows, self.chunk = rows, chunk
         self.paths: list[str] = _read_blob(src, self.size)
-        self.stamps: list[Stamp] = _read_blob(src, self.size)
-        for name, column in (("path", self.paths), ("stamp", self.stamps)):
-            if not isinstance(column, list) or len(column) != rows:
-                raise DamagedCache(f"column {name} is not a list of {rows}")
+        self._stamps: bytes = _read_blob(src, self.size)
+        if not isinstance(self.paths, list) or len(self.paths) != rows:
+            raise DamagedCache(f"column path is not a list of {rows}")
+        if not isinstance(self._stamps, bytes) or len(self._stamps) != rows * _STAMP.size:
+            raise DamagedCache(f"column stamp is not {rows} stamps")
         if not all(isinstance(p, str) for p in self.paths):
             raise DamagedCache("a path is not a string")
         self.offsets: list[int] = []
@@ -256,10 +262,16 @@ class ColumnReader:
         self.cutoff = None if recent_days is None else newest - recent_days
         self._index = -1
         self._rows: dict[str, list[Any]] = {}
+        self._raw_index = -1
+        self._raw: list[list[Any]] = []
 
     def close(self) -> None:
         self.src.close()
-        self._rows = {}
+        self._rows, self._raw = {}, []
+
+    def stamp(self, i: int) -> bytes:
+        size = _STAMP.size
+        return self._stamps[i * size : (i + 1) * size]
 
     def find(self, path: str) -> int | None:
         i = bisect.bisect_left(self.paths, path)
@@ -272,9 +284,20 @@ class ColumnReader:
             self._rows = {}
             self._rows = self._read_chunk(index)
             self._index = index
-        return _decode(Path(self.paths[i]), self._rows, j, self.stamps[i])
+        return _decode(Path(self.paths[i]), self._rows, j, self.stamp(i))
 
-    def _read_chunk(self, index: int) -> dict[str, list[Any]]:
+    def row(self, i: int) -> tuple[Any, ...]:
+        """Row ``i`` as written, long text included (what a save copies), decoding its
+        chunk if it is not the one last asked here."""
+        index, j = divmod(i, self.chunk)
+        if index != self._raw_index:
+            self._raw = []
+            chunk = self._read_chunk(index, whole=True)
+            self._raw = [chunk[name] for name in (*_ROW_COLUMNS, *_TEXTS)]
+            self._raw_index = index
+        return tuple(column[j] for column in self._raw)
+
+    def _read_chunk(self, index: int, *, whole: bool = False) -> dict[str, list[Any]]:
         start = index * self.chunk
         n = min(self.chunk, self.rows - start)
         self.src.seek(self.offsets[index])
@@ -287,7 +310,7 @@ class ColumnReader:
                 raise DamagedCache(f"chunk at row {start} is not {n} rows")
         rows = dict(zip(_ROW_COLUMNS, parts, strict=True))
         cutoff = self.cutoff
-        if cutoff is not None:
+        if cutoff is not None and not whole:
             dates, statuses, draft = rows["date"], rows["status"], Status.DRAFT.value
             kept = [
                 j
@@ -357,27 +380,82 @@ def _date(ordinal: int) -> dt.date:
 
 
 def _merge_seen(
-    hits: list[str], stamps: bytes, parsed: dict[str, ParsedFile]
-) -> tuple[list[str], bytes]:
-    """The files of a load in path order with their stamps packed: ``hits`` (in path
-    order, ``stamps`` theirs) and the ``parsed`` ones (every stamp kept is a real one:
-    a racy or unreadable file is not kept)."""
-    if not parsed:
-        return hits, stamps
-    names = sorted(parsed)
+    hits: list[str], rows: array.array[int], stamps: bytes, fresh: _Spill | None
+) -> tuple[list[str], bytes, array.array[int]]:
+    """The files of a load in path order, their stamps packed, and where each one's row
+    is: ``hits`` (in path order; ``rows`` their rows in the old file, ``stamps`` theirs)
+    and the ``fresh`` ones it parsed (spilled row ``k`` as ``-1 - k``). Every stamp kept
+    is a real one: a racy or unreadable file is not kept."""
+    order = fresh.order() if fresh is not None else range(0)
+    names = fresh.paths if fresh is not None else []
+    fresh_stamps = fresh.stamps if fresh is not None else b""
     out: list[str] = []
     packed = bytearray()
+    sources = array.array("q")
     size, i, j = _STAMP.size, 0, 0
-    while i < len(hits) or j < len(names):
-        if j == len(names) or (i < len(hits) and hits[i] < names[j]):
+    while i < len(hits) or j < len(order):
+        if j == len(order) or (i < len(hits) and hits[i] < names[order[j]]):
             out.append(hits[i])
             packed += stamps[i * size : (i + 1) * size]
+            sources.append(rows[i])
             i += 1
         else:
-            out.append(names[j])
-            packed += parsed[names[j]].stamp or b""
+            k = order[j]
+            out.append(names[k])
+            packed += fresh_stamps[k * size : (k + 1) * size]
+            sources.append(-1 - k)
             j += 1
-    return out, bytes(packed)
+    return out, bytes(packed), sources
+
+
+class _Spill:
+    """The rows of the files a load parsed, appended to an unnamed temporary file beside
+    the cache as they come: a cold load of 100,000 files holds their paths, stamps and
+    offsets, not their text (~200 MB at that size), until the save copies them."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.paths: list[str] = []
+        self.stamps = bytearray()  # packed, one per path
+        self._offsets = array.array("q", [0])
+        self._file: BinaryIO | None = None
+        self.lost = False  # a row could not be written: the save must not write the file
+
+    def add(self, path: str, stamp: bytes, row: tuple[Any, ...]) -> None:
+        try:
+            if self._file is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._file = tempfile.TemporaryFile(dir=self.folder)  # noqa: SIM115 (close)
+            self._file.seek(self._offsets[-1])
+            self._file.write(marshal.dumps(row))
+            self._offsets.append(self._file.tell())
+        except (OSError, ValueError) as exc:
+            if not self.lost:
+                log.warning("paper cache: cannot keep parsed files in %s: %s", self.folder, exc)
+            self.lost = True
+            return
+        self.paths.append(path)
+        self.stamps += stamp
+
+    def order(self) -> list[int] | range:
+        """The rows in path order (the order they came in, as a load reads sorted files)."""
+        paths = self.paths
+        if all(paths[k] < paths[k + 1] for k in range(len(paths) - 1)):
+            return range(len(paths))
+        return sorted(range(len(paths)), key=paths.__getitem__)
+
+    def row(self, k: int) -> tuple[Any, ...]:
+        assert self._file is not None
+        self._file.seek(self._offsets[k])
+        row: tuple[Any, ...] = marshal.loads(
+            self._file.read(self._offsets[k + 1] - self._offsets[k])
+        )
+        return row
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class PaperCache:
@@ -397,10 +475,11 @@ class PaperCache:
         # 10 MiB of resident memory at 100,000 papers (a reload decodes the file instead).
         self._seen: list[str] = []
         self._seen_stamps = b""
-        # This load so far: the files it parsed, and the files the cache file answered
-        # (their rows and stamps, not their ParsedFiles: 12 MB at 100,000 papers, at the
-        # load's peak; a save that rewrites the file decodes those rows again).
-        self._fresh: dict[str, ParsedFile] = {}
+        # This load so far: the files it parsed (their rows spilled to a temporary file),
+        # and the files the cache file answered (their rows and stamps, not their
+        # ParsedFiles: 12 MB at 100,000 papers, at the load's peak). A save streams both
+        # into the new file one chunk at a time.
+        self._fresh = _Spill(path.parent)
         self._hit_paths: list[str] = []
         self._hit_rows = array.array("q")
         self._hit_stamps = bytearray()
@@ -457,7 +536,7 @@ class PaperCache:
             self._disk = self._open()
         disk = self._disk
         i = None if stamp is None or disk is None else disk.find(path)
-        if disk is None or i is None or disk.stamps[i] != stamp:
+        if disk is None or i is None or disk.stamp(i) != stamp:
             self.misses += 1
             return None, stamp
         try:
@@ -485,7 +564,7 @@ class PaperCache:
         self._parsed += 1
         if stamp is None or _STAMP.unpack(stamp)[1] > time.time_ns() - int(RACY_SECONDS * 1e9):
             return
-        self._fresh[path] = dataclasses.replace(parsed, stamp=stamp)
+        self._fresh.add(path, stamp, _row(parsed))
 
     def all_unchanged(self, paths: list[str]) -> bool:
         """Whether ``paths`` are exactly the files of the last load, none changed since."""
@@ -512,39 +591,88 @@ class PaperCache:
         return True
 
     def save(self) -> None:
-        """Write what this load saw, if anything changed; remember its files' stamps."""
+        """Write what this load saw, if anything changed; remember its files' stamps.
+
+        The new file is written one chunk at a time, each row copied from the old file or
+        from the rows this load parsed: a save holds one chunk's text, whatever the size
+        of the store (decoding every row first cost ~150 MB at 100,000 papers)."""
         disk = self._disk
         previous = disk.rows if disk is not None else len(self._seen)
-        parsed, self._fresh = self._fresh, {}
+        fresh, self._fresh = self._fresh, _Spill(self.path.parent)
         hits, rows, stamps = self._hit_paths, self._hit_rows, bytes(self._hit_stamps)
         self._forget_hits()
-        self._seen, self._seen_stamps = _merge_seen(hits, stamps, parsed)
+        self._seen, self._seen_stamps, sources = _merge_seen(hits, rows, stamps, fresh)
         self._disk_read = False  # the next load reads the file again
         self._parsed_last_load, self._parsed = self._parsed, 0
         self._written = False
-        if not self._dirty and len(self._seen) == previous:
-            self._close_disk()
-            return
-        self._dirty = False
-        fresh = dict(parsed)
         try:
-            if disk is not None:
-                for path, i in zip(hits, rows, strict=True):
-                    fresh[path] = disk.parsed(i)
-        except (OSError, *_DECODE_ERRORS):
-            log.warning("paper cache %s is damaged; it will be rewritten", self.path)
-            fresh = {path: p for path, p in fresh.items() if path in parsed}
+            if not self._dirty and len(self._seen) == previous:
+                return
+            self._dirty = False
+            if fresh.lost:  # a parsed row is missing: the file would not say the truth
+                log.warning("cannot write paper cache %s: see the warning above", self.path)
+                return
+            try:
+                self._write(self._seen, self._seen_stamps, sources, disk, fresh)
+            except _DECODE_ERRORS:  # the old file, read again (OSError is the new one's)
+                log.warning("paper cache %s is damaged; it will be rewritten", self.path)
+                names, packed, sources = _merge_seen([], array.array("q"), b"", fresh)
+                self._write(names, packed, sources, None, fresh)
         finally:
             self._close_disk()
-        columns = _encode(fresh)
+            fresh.close()
+
+    def _write(
+        self,
+        paths: list[str],
+        packed: bytes,
+        sources: array.array[int],
+        disk: ColumnReader | None,
+        fresh: _Spill,
+    ) -> None:
+        """Write the file of ``paths`` (stamps ``packed``); row ``k`` is the old file's row
+        ``sources[k]``, or the spilled row of a parsed file where that is -1. An error
+        writing it is logged: the next load parses again what the file does not hold."""
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("wb") as out:
-                write_columns(out, self.key, columns)
+            with tmp.open("wb") as out, tempfile.TemporaryFile(dir=self.path.parent) as body:
+                newest = _write_rows(body, paths, sources, disk, fresh)
+                _write_head(out, self.key, _COLUMNS, len(paths), newest, paths, packed)
+                body.seek(0)
+                shutil.copyfileobj(body, out, 1 << 16)
             os.replace(tmp, self.path)
             self._written = True
         except OSError as exc:
             log.warning("cannot write paper cache %s: %s", self.path, exc)
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
+
+
+def _write_rows(
+    out: BinaryIO,
+    paths: list[str],
+    sources: array.array[int],
+    disk: ColumnReader | None,
+    fresh: _Spill,
+) -> int:
+    """The chunks of the file (see :meth:`PaperCache._write`); the newest paper's date."""
+    width, date_at = len(_ROW_COLUMNS), _ROW_COLUMNS.index("date")
+    newest = 0
+    for start in range(0, len(paths), CHUNK):
+        columns: list[list[Any]] = [[] for _ in range(width + len(_TEXTS))]
+        for k in range(start, min(start + CHUNK, len(paths))):
+            source = sources[k]
+            if source >= 0:
+                assert disk is not None
+                row = disk.row(source)
+            else:
+                row = fresh.row(-1 - source)
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+            date = row[date_at]
+            if isinstance(date, int) and date > newest:
+                newest = date
+        _write_blob(out, tuple(columns[:width]))
+        _write_blob(out, tuple(columns[width:]))
+    return newest

@@ -322,6 +322,11 @@ class ContentStore:
         model = parsed.paper
         if model is None:
             return
+        if cached is None and self.recent_weeks is not None and isinstance(model, Paper):
+            # parsed, held as a head while the load goes on (a cold load of 100,000 files would
+            # otherwise hold every summary at once): ``_hold_recent_whole`` reads the
+            # recent ones whole again once the newest date is known
+            model = model.head()
         if model.arxiv_id in snap.papers:
             duplicates.setdefault(model.arxiv_id, []).append((name, parsed.id_line))
             return
