@@ -8,6 +8,7 @@ import re
 import html5lib
 from hypothesis import given
 from hypothesis import strategies as st
+from markupsafe import escape
 
 from digestbot.models import Language
 from digestbot.render.web import (
@@ -123,3 +124,31 @@ def test_archive_and_pager_name_default_issues_by_their_days() -> None:
     assert custom.short_titles(Language.EN) == ("Long-context special",)
     page = render_web_archive([e, custom], Language.ZH)
     assert ">4月15日 – 4月19日</a>" in page and ">长上下文特辑</a>" in page
+
+
+def reference_mark(terms: list[str], text: str) -> str:
+    """The highlighter without its shortcut: every text through the case-blind pattern."""
+    words = sorted({t for t in terms if t.strip()}, key=len, reverse=True)
+    if not words:
+        return str(escape(text))
+    pattern = re.compile(
+        "|".join(re.escape(str(escape(w))) for w in words) + "|(&#?[0-9a-z]+;)", re.IGNORECASE
+    )
+    return pattern.sub(
+        lambda m: m.group() if m.group(1) else f"<mark>{m.group()}</mark>", str(escape(text))
+    )
+
+
+SHORT_ALPHABET = st.sampled_from(list("aAbBmMpPsSſßK &<>\"';#3字模型İ"))
+
+
+@given(
+    st.text(SHORT_ALPHABET, max_size=40),
+    st.lists(st.text(SHORT_ALPHABET, min_size=1, max_size=4), max_size=3),
+)
+def test_the_shortcut_for_text_without_terms_marks_what_the_pattern_marks(
+    text: str, terms: list[str]
+) -> None:
+    # texts holding no term are only escaped (most of a result page); the outcome is the
+    # same as running every text through the pattern
+    assert str(highlighter(terms)(text)) == reference_mark(terms, text)

@@ -110,10 +110,13 @@ def highlighter(terms: Sequence[str]) -> Callable[[str], Markup]:
 
     The text is escaped once and the terms are found in the escaped text, as escaped
     themselves; an entity the escaping made (``&amp;``) is passed over whole, so a term
-    never matches inside one (a page of results calls this ~100 times)."""
+    never matches inside one. A page of results calls this ~80 times, mostly on text
+    that holds no term: that is found by ``in`` on the case-folded text (~1 µs, where the
+    case-blind pattern scans at ~20 ns a character) and only escaped."""
     words = sorted({t for t in terms if t.strip()}, key=len, reverse=True)
     if not words:
         return escape
+    folded = [w.casefold() for w in words]
     pattern = re.compile(
         "|".join(re.escape(str(escape(w))) for w in words) + "|(&#?[0-9a-z]+;)", re.IGNORECASE
     )
@@ -122,6 +125,9 @@ def highlighter(terms: Sequence[str]) -> Callable[[str], Markup]:
         return found.group() if found.group(1) else f"<mark>{found.group()}</mark>"
 
     def mark(text: str) -> Markup:
+        low = text.casefold()
+        if len(low) == len(text) and not any(w in low for w in folded):
+            return escape(text)  # (a folding that changes lengths: the pattern decides)
         return Markup(pattern.sub(wrap, str(escape(text))))
 
     return mark
