@@ -340,3 +340,29 @@ def test_a_save_after_one_edit_holds_one_chunk_of_rows(
     monkeypatch.undo()
     fresh = PaperCache.beside(root)
     assert ContentStore(root, cache=fresh).load() == snap and fresh.misses == 0
+
+
+def test_a_reload_holds_the_unchanged_papers_once(root: Path) -> None:
+    # while the last snapshot is alive (a service reloading), a paper whose file did not
+    # change is the object that snapshot holds: memory for the changed papers only
+    store = ContentStore(root, cache=PaperCache.beside(root), recent_weeks=1)
+    first = store.load()
+    edited = root / "papers/2024/2404.09173.md"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("score: 31", "score: 32"))
+    age(edited, seconds=30)
+    second = store.load()
+    assert second.papers["2404.09173"].score == 32
+    assert first.papers["2404.09173"].score == 31  # the old snapshot is left as it was
+    reused = [pid for pid, paper in second.papers.items() if paper is first.papers.get(pid)]
+    assert sorted(reused) == sorted(set(first.papers) - {"2404.09173"})
+    assert second == ContentStore(root, recent_weeks=1).load()
+    # another process (a `digestbot check`) parses the next edit and rewrites the cache
+    # file first: the reload then finds the file in the cache, but not as it last saw it
+    edited.write_text(edited.read_text(encoding="utf-8").replace("score: 32", "score: 33"))
+    age(edited, seconds=20)
+    ContentStore(root, cache=PaperCache.beside(root), recent_weeks=1).load()
+    third = store.load()
+    assert third.papers["2404.09173"].score == 33
+    del first, second, third
+    fourth = store.load()  # nothing alive to take from: every paper decoded again
+    assert fourth == ContentStore(root, recent_weeks=1).load()

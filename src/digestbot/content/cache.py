@@ -72,9 +72,10 @@ _LENGTH = struct.Struct("<Q")
 #: together, so the short-lived ones (ints, the lists) free whole memory pools instead of
 #: leaving holes between the strings the papers keep (~40 MB of RSS at 100,000 papers).
 #: The file is ``FORMAT`` + newline, a header blob ``(key, column names, rows, CHUNK,
-#: newest date)``, the ``path`` column, the ``stamp`` column as one ``bytes`` of packed
-#: stamps, then per ``CHUNK`` rows one blob of the other columns' slices and one of the
-#: long text (``ColumnReader`` reads it; :meth:`PaperCache.save` writes it).
+#: newest date)``, the ``path`` column in one blob per ``CHUNK`` paths, the ``stamp``
+#: column as one ``bytes`` of packed stamps, then per ``CHUNK`` rows one blob of the other
+#: columns' slices and one of the long text (``ColumnReader`` reads it; ``PaperCache.save``
+#: writes it).
 _COLUMNS: Final = (
     "path",
     "stamp",
@@ -201,10 +202,15 @@ def write_columns(out: BinaryIO, key: str, columns: dict[str, list[Any]]) -> Non
 def _write_head(
     out: BinaryIO, key: str, names: tuple[str, ...], rows: int, newest: int, paths: Any, stamps: Any
 ) -> None:
-    """The file up to its first chunk: ``FORMAT``, the header, the paths and stamps."""
+    """The file up to its first chunk: ``FORMAT``, the header, the paths (one blob per
+    ``CHUNK`` of them: a blob of 100,000 paths is 7 MB held at once) and the stamps."""
     out.write(_MAGIC)
     _write_blob(out, (key, names, rows, CHUNK, newest))
-    _write_blob(out, paths)
+    if isinstance(paths, list):
+        for start in range(0, rows, CHUNK):
+            _write_blob(out, paths[start : start + CHUNK])
+    else:
+        _write_blob(out, paths)
     _write_blob(out, stamps)
 
 
@@ -243,9 +249,14 @@ class ColumnReader:
         if chunk < 1 or not isinstance(newest, int):
             raise DamagedCache("bad header")
         self.rows, self.chunk = rows, chunk
-        self.paths: list[str] = _read_blob(src, self.size)
+        self.paths: list[str] = []
+        for _ in range(0, rows, chunk):
+            part = _read_blob(src, self.size)
+            if not isinstance(part, list) or len(part) > chunk:
+                raise DamagedCache("column path is not lists of paths")
+            self.paths += part
         self._stamps: bytes = _read_blob(src, self.size)
-        if not isinstance(self.paths, list) or len(self.paths) != rows:
+        if len(self.paths) != rows:
             raise DamagedCache(f"column path is not a list of {rows}")
         if not isinstance(self._stamps, bytes) or len(self._stamps) != rows * _STAMP.size:
             raise DamagedCache(f"column stamp is not {rows} stamps")
@@ -574,6 +585,16 @@ class PaperCache:
         return all(
             _stamp(path) == stamps[i * size : (i + 1) * size] for i, path in enumerate(paths)
         )
+
+    def seen_unchanged(self, path: str, stamp: Stamp) -> bool:
+        """Whether the last load saw ``path`` with this same ``stamp`` (its paper is then
+        the one that load gave; a reload reuses it)."""
+        seen = self._seen
+        i = bisect.bisect_left(seen, path)
+        if stamp is None or i == len(seen) or seen[i] != path:
+            return False
+        size = _STAMP.size
+        return self._seen_stamps[i * size : (i + 1) * size] == stamp
 
     #: After parsing at least this many files (and writing the cache), the store loads
     #: again from the cache file for a compact memory layout.

@@ -58,6 +58,10 @@ class PathMap(Mapping[str, Path]):
     def __contains__(self, arxiv_id: object) -> bool:
         return arxiv_id in self._names
 
+    def name(self, arxiv_id: str) -> str | None:
+        """The file of ``arxiv_id`` as the string kept, or None."""
+        return self._names.get(arxiv_id)
+
     def set(self, arxiv_id: str, name: str) -> None:
         self._names[arxiv_id] = name
 
@@ -87,7 +91,7 @@ class Ready(Mapping[str, PaperHead]):
         return self._count
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Snapshot:
     """Everything the store held at one load: valid papers, overrides, and what was wrong.
 
