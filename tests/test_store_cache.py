@@ -15,6 +15,7 @@ import pytest
 
 from conftest import SAMPLE_CONTENT, write
 from digestbot.content import cache as cache_module
+from digestbot.content import cachefile
 from digestbot.content.cache import CACHE_FILE_NAME, PaperCache, default_cache_dir
 from digestbot.content.files import ContentLimits
 from digestbot.content.store import ContentStore, Snapshot
@@ -214,14 +215,14 @@ def test_a_cache_with_the_right_key_but_broken_columns_is_rewritten(root: Path) 
     path = default_cache_dir(root) / CACHE_FILE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     key = ContentStore(root, cache=PaperCache(path)).cache.key  # type: ignore[union-attr]
-    columns: dict[str, Any] = dict.fromkeys(cache_module._COLUMNS, 7)  # not lists
+    columns: dict[str, Any] = dict.fromkeys(cachefile.COLUMNS, 7)  # not lists
     for broken in (
         columns,
         {"path": []},
-        {**{name: [] for name in cache_module._COLUMNS}, "path": [1]},
+        {**{name: [] for name in cachefile.COLUMNS}, "path": [1]},
     ):
         with path.open("wb") as out:
-            cache_module.write_columns(out, key, dict(broken))
+            cachefile.write_columns(out, key, dict(broken))
         snap, cache = load(root)
         assert cache.hits == 0 and report(snap) == expected
         assert load(root)[1].misses == 0  # rewritten
@@ -287,7 +288,7 @@ def test_a_cold_load_never_holds_the_old_summaries_at_once(
     # a first start of a large store: each file parsed is kept as a head, its row in a
     # temporary file, and the save copies one chunk at a time (was: every summary in
     # memory until the save, 200 MB more at 100,000 papers)
-    monkeypatch.setattr(cache_module, "CHUNK", 8)
+    monkeypatch.setattr(cachefile, "CHUNK", 8)
     root = long_store(tmp_path)
     store = ContentStore(root, cache=PaperCache.beside(root), recent_weeks=1)
     tracemalloc.start()
@@ -311,7 +312,7 @@ def test_a_save_after_one_edit_holds_one_chunk_of_rows(
 ) -> None:
     # every paper whole (the search index's store): the load holds every summary, and
     # the save that rewrites the file after one edit adds one chunk's worth, not a copy
-    monkeypatch.setattr(cache_module, "CHUNK", 8)
+    monkeypatch.setattr(cachefile, "CHUNK", 8)
     root = long_store(tmp_path)
     cache = PaperCache.beside(root)
     store = ContentStore(root, cache=cache)

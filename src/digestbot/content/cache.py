@@ -10,6 +10,7 @@ another version of the parsing code, Python or PyYAML/pydantic, or cannot be rea
 changed less than ``RACY_SECONDS`` before they were read are not cached: a second edit within
 the file system's timestamp granularity could otherwise go unnoticed. ``marshal`` builds plain
 values only (never runs code); the cache lives beside the content and is as trusted as it.
+The file's format is :mod:`digestbot.content.cachefile`'s.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ from __future__ import annotations
 import array
 import bisect
 import contextlib
-import datetime as dt
 import functools
 import hashlib
 import logging
 import marshal
 import os
 import shutil
-import struct
 import sys
 import tempfile
 import time
@@ -35,72 +34,26 @@ import pydantic
 import yaml
 
 from digestbot import models
-from digestbot.content import files, frontmatter, schema, snapshot, store
-from digestbot.content.snapshot import ParsedFile, Problem
-from digestbot.models import Links, Paper, PaperHead, Status
+from digestbot.content import cachefile, files, frontmatter, schema, snapshot, store
+from digestbot.content.cachefile import (
+    COLUMNS,
+    DECODE_ERRORS,
+    STAMP,
+    ColumnReader,
+    Stamp,
+    WrongKey,
+    row_of,
+    write_head,
+    write_rows,
+)
+from digestbot.content.snapshot import ParsedFile
 
 log = logging.getLogger("digestbot.content")
 
 #: Folder, inside the content directory, for derived files (this cache, the search index).
 CACHE_DIR_NAME: Final = ".cache"
 CACHE_FILE_NAME: Final = "papers.marshal"
-FORMAT: Final = "digestbot-paper-cache-6"
-_MAGIC: Final = FORMAT.encode() + b"\n"
 RACY_SECONDS: Final = 2.0
-
-#: (st_size, st_mtime_ns, st_ctime_ns, st_ino) of a file, packed (65 bytes in memory
-#: instead of ~200 for a tuple of four ints), or None when it cannot be stat'ed.
-Stamp = bytes | None
-_STAMP = struct.Struct("<qqqQ")
-
-_STATUS = {s.value: s for s in Status}
-_NO_LINKS = Links()
-_DECODE_ERRORS = (
-    ValueError,
-    TypeError,
-    EOFError,
-    KeyError,
-    IndexError,
-    OverflowError,
-    struct.error,
-)
-#: Each part of the file is one ``marshal`` blob after its length.
-_LENGTH = struct.Struct("<Q")
-
-#: The cache file's columns: one list each, one item per file, files sorted by path.
-#: Columns rather than one tuple per file: decoding then allocates each column's objects
-#: together, so the short-lived ones (ints, the lists) free whole memory pools instead of
-#: leaving holes between the strings the papers keep (~40 MB of RSS at 100,000 papers).
-#: The file is ``FORMAT`` + newline, a header blob ``(key, column names, rows, CHUNK,
-#: newest date)``, the ``path`` column in one blob per ``CHUNK`` paths, the ``stamp``
-#: column as one ``bytes`` of packed stamps, then per ``CHUNK`` rows one blob of the other
-#: columns' slices and one of the long text (``ColumnReader`` reads it; ``PaperCache.save``
-#: writes it).
-_COLUMNS: Final = (
-    "path",
-    "stamp",
-    "id_line",
-    "problems",
-    "invalid_id",
-    "arxiv_id",
-    "title_en",
-    "date",
-    "title_zh",
-    "summary_digest",
-    "summary_flags",
-    "authors",
-    "code",
-    "project",
-    "hf",
-    "score",
-    "tags",
-    "status",
-)
-#: The long text (summaries, body): per chunk, ``(summary_en, summary_zh, abstract)`` lists
-#: (None for a row stored without them); a reader keeps only the rows it holds whole, so a
-#: start-up never builds the summaries of the whole back catalogue, not even for a moment.
-_TEXTS: Final = ("summary_en", "summary_zh", "abstract")
-CHUNK: Final = 2048
 
 
 def default_cache_dir(content_root: Path) -> Path:
@@ -112,7 +65,8 @@ def default_cache_dir(content_root: Path) -> Path:
 def code_key() -> str:
     """Changes whenever the code or libraries that decide a file's outcome change."""
     digest = hashlib.blake2b(digest_size=16)
-    modules = (store, snapshot, files, schema, frontmatter, models, sys.modules[__name__])
+    here = sys.modules[__name__]
+    modules = (store, snapshot, files, schema, frontmatter, models, cachefile, here)
     for module in modules:
         if module.__file__:
             digest.update(Path(module.__file__).read_bytes())
@@ -127,283 +81,21 @@ def _stamp(path: str) -> Stamp:
         st = os.stat(path)
     except OSError:
         return None
-    return _STAMP.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-def _row(parsed: ParsedFile) -> tuple[Any, ...]:
-    """One file's row without its path and stamp: the values of ``_ROW_COLUMNS``, then of
-    ``_TEXTS`` (None for a paper held without its summaries)."""
-    problems = tuple((p.line, p.field, p.message, p.severity) for p in parsed.problems)
-    row: tuple[Any, ...] = (parsed.id_line, problems, parsed.invalid_id)
-    paper = parsed.paper
-    if paper is None:
-        return row + (None,) * (len(_ROW_COLUMNS) + len(_TEXTS) - len(row))
-    row += (
-        paper.arxiv_id,
-        paper.title_en,
-        paper.date.toordinal(),
-        paper.title_zh,
-        paper.summary_digest,
-        paper.has_summary_en | paper.has_summary_zh << 1,
-        paper.authors,
-        paper.links.code,
-        paper.links.project,
-        paper.links.hf,
-        paper.score,
-        paper.tags,
-        paper.status.value,
-    )
-    if isinstance(paper, Paper):
-        return (*row, paper.summary_en, paper.summary_zh, paper.abstract)
-    return (*row, None, None, None)
-
-
-class DamagedCache(ValueError):
-    """The cache file is ours but cannot be decoded (it is then rewritten)."""
-
-
-def _write_blob(out: BinaryIO, value: Any) -> None:
-    blob = marshal.dumps(value)
-    out.write(_LENGTH.pack(len(blob)))
-    out.write(blob)
-
-
-def _read_blob(src: BinaryIO, size: int) -> Any:
-    (length,) = _LENGTH.unpack(src.read(_LENGTH.size))
-    if length > size - src.tell():
-        raise DamagedCache("a part is longer than the rest of the file")
-    blob = src.read(length)
-    return marshal.loads(blob)
-
-
-def write_columns(out: BinaryIO, key: str, columns: dict[str, list[Any]]) -> None:
-    """Write ``columns`` (emptied as it goes) under ``key``: the header, the ``path`` and
-    ``stamp`` columns whole, then per ``CHUNK`` rows one blob of the other columns' slices
-    and one of the long text (``_TEXTS``). The save streams its rows instead
-    (:meth:`PaperCache.save`); this writes any columns, for tests of a broken file."""
-    paths = columns.get("path")
-    rows = len(paths) if isinstance(paths, list) else 0
-    texts = [columns.pop(name, None) for name in _TEXTS]
-    dates = columns.get("date")
-    newest = (
-        max((d for d in dates if isinstance(d, int)), default=0) if isinstance(dates, list) else 0
-    )
-    names = tuple(columns)
-    _write_head(
-        out, key, names, rows, newest, columns.pop("path", None), columns.pop("stamp", None)
-    )
-    rest = [columns.pop(name) for name in list(columns)]
-    for start in range(0, rows, CHUNK):
-        stop = min(start + CHUNK, rows)
-        _write_blob(out, tuple(_part(c, start, stop) for c in rest))
-        _write_blob(out, tuple(_part(t, start, stop) for t in texts))
-
-
-def _write_head(
-    out: BinaryIO, key: str, names: tuple[str, ...], rows: int, newest: int, paths: Any, stamps: Any
-) -> None:
-    """The file up to its first chunk: ``FORMAT``, the header, the paths (one blob per
-    ``CHUNK`` of them: a blob of 100,000 paths is 7 MB held at once) and the stamps."""
-    out.write(_MAGIC)
-    _write_blob(out, (key, names, rows, CHUNK, newest))
-    if isinstance(paths, list):
-        for start in range(0, rows, CHUNK):
-            _write_blob(out, paths[start : start + CHUNK])
-    else:
-        _write_blob(out, paths)
-    _write_blob(out, stamps)
-
-
-def _part(column: Any, start: int, stop: int) -> Any:
-    if isinstance(column, list):
-        return column[start:stop]
-    return [None] * (stop - start) if column is None else column
-
-
-_ROW_COLUMNS: Final = _COLUMNS[2:]  # what a row chunk holds (path and stamp come first)
-
-
-class ColumnReader:
-    """A cache file opened for one load: its paths and stamps, and one row chunk at a time.
-
-    A load looks files up in path order, which is the file's row order: each chunk is
-    decoded once, and only one chunk's objects exist besides what the papers keep. The
-    long text (``_TEXTS``) of a chunk is kept only for the rows held whole: every row when
-    ``recent_days`` is None, else drafts and papers listed within ``recent_days`` of the
-    newest paper (``ContentStore.recent_weeks``)."""
-
-    def __init__(self, src: BinaryIO, key: str, recent_days: int | None) -> None:
-        """Raises ``WrongKey`` when the file was written under another key or version,
-        ``DamagedCache`` (or a decode error) when it is ours but broken."""
-        self.src = src
-        self.size = os.fstat(src.fileno()).st_size
-        if src.read(len(_MAGIC)) != _MAGIC:
-            if self.size == 0 or src.tell() < len(_MAGIC):
-                raise DamagedCache("too short")
-            raise WrongKey
-        their_key, names, rows, chunk, newest = _read_blob(src, self.size)
-        if their_key != key:
-            raise WrongKey
-        if tuple(names) != _COLUMNS or not isinstance(rows, int) or not isinstance(chunk, int):
-            raise DamagedCache("other columns")
-        if chunk < 1 or not isinstance(newest, int):
-            raise DamagedCache("bad header")
-        self.rows, self.chunk = rows, chunk
-        self.paths: list[str] = []
-        for _ in range(0, rows, chunk):
-            part = _read_blob(src, self.size)
-            if not isinstance(part, list) or len(part) > chunk:
-                raise DamagedCache("column path is not lists of paths")
-            self.paths += part
-        self._stamps: bytes = _read_blob(src, self.size)
-        if len(self.paths) != rows:
-            raise DamagedCache(f"column path is not a list of {rows}")
-        if not isinstance(self._stamps, bytes) or len(self._stamps) != rows * _STAMP.size:
-            raise DamagedCache(f"column stamp is not {rows} stamps")
-        if not all(isinstance(p, str) for p in self.paths):
-            raise DamagedCache("a path is not a string")
-        self.offsets: list[int] = []
-        for _ in range(0, rows, chunk):  # where each chunk starts; checks the lengths
-            self.offsets.append(src.tell())
-            for _blob in range(2):
-                (length,) = _LENGTH.unpack(src.read(_LENGTH.size))
-                if length > self.size - src.tell():
-                    raise DamagedCache("a part is longer than the rest of the file")
-                src.seek(length, os.SEEK_CUR)
-        self.cutoff = None if recent_days is None else newest - recent_days
-        self._index = -1
-        self._rows: dict[str, list[Any]] = {}
-        self._raw_index = -1
-        self._raw: list[list[Any]] = []
-
-    def close(self) -> None:
-        self.src.close()
-        self._rows, self._raw = {}, []
-
-    def stamp(self, i: int) -> bytes:
-        size = _STAMP.size
-        return self._stamps[i * size : (i + 1) * size]
-
-    def find(self, path: str) -> int | None:
-        i = bisect.bisect_left(self.paths, path)
-        return i if i < self.rows and self.paths[i] == path else None
-
-    def parsed(self, i: int) -> ParsedFile:
-        """Row ``i`` (decoding its chunk if it is not the current one)."""
-        index, j = divmod(i, self.chunk)
-        if index != self._index:
-            self._rows = {}
-            self._rows = self._read_chunk(index)
-            self._index = index
-        return _decode(Path(self.paths[i]), self._rows, j, self.stamp(i))
-
-    def row(self, i: int) -> tuple[Any, ...]:
-        """Row ``i`` as written, long text included (what a save copies), decoding its
-        chunk if it is not the one last asked here."""
-        index, j = divmod(i, self.chunk)
-        if index != self._raw_index:
-            self._raw = []
-            chunk = self._read_chunk(index, whole=True)
-            self._raw = [chunk[name] for name in (*_ROW_COLUMNS, *_TEXTS)]
-            self._raw_index = index
-        return tuple(column[j] for column in self._raw)
-
-    def _read_chunk(self, index: int, *, whole: bool = False) -> dict[str, list[Any]]:
-        start = index * self.chunk
-        n = min(self.chunk, self.rows - start)
-        self.src.seek(self.offsets[index])
-        parts = _read_blob(self.src, self.size)
-        texts = _read_blob(self.src, self.size)
-        for group, width in ((parts, len(_ROW_COLUMNS)), (texts, len(_TEXTS))):
-            if not isinstance(group, tuple) or len(group) != width:
-                raise DamagedCache(f"chunk at row {start} has other columns")
-            if not all(isinstance(c, list) and len(c) == n for c in group):
-                raise DamagedCache(f"chunk at row {start} is not {n} rows")
-        rows = dict(zip(_ROW_COLUMNS, parts, strict=True))
-        cutoff = self.cutoff
-        if cutoff is not None and not whole:
-            dates, statuses, draft = rows["date"], rows["status"], Status.DRAFT.value
-            kept = [
-                j
-                for j in range(n)
-                if dates[j] is not None and (dates[j] >= cutoff or statuses[j] == draft)
-            ]
-            texts = tuple(_only(text, kept, n) for text in texts)
-        rows.update(zip(_TEXTS, texts, strict=True))
-        return rows
-
-
-def _only(text: list[Any], kept: list[int], n: int) -> list[Any]:
-    out: list[Any] = [None] * n
-    for j in kept:
-        out[j] = text[j]
-    return out
-
-
-class WrongKey(Exception):
-    """The cache file was written by another version or under another key: ignored."""
-
-
-def _decode(path: Path, columns: dict[str, list[Any]], i: int, stamp: Stamp) -> ParsedFile:
-    c = columns
-    paper: PaperHead | None = None
-    if c["arxiv_id"][i] is not None:
-        code, project, hf = c["code"][i], c["project"][i], c["hf"][i]
-        head = (
-            c["arxiv_id"][i],
-            c["title_en"][i],
-            _date(c["date"][i]),
-            c["title_zh"][i],
-            c["authors"][i],
-            _NO_LINKS
-            if code is None and project is None and hf is None
-            else Links(code, project, hf),
-            c["score"][i],
-            c["tags"][i],
-            _STATUS[c["status"][i]],
-        )
-        summary_en = c["summary_en"][i]
-        if summary_en is None:
-            flags = c["summary_flags"][i]
-            paper = PaperHead(*head, c["summary_digest"][i], bool(flags & 1), bool(flags & 2))
-        else:
-            paper = Paper(
-                *head,
-                summary_en=summary_en,
-                summary_zh=c["summary_zh"][i],
-                abstract=c["abstract"][i],
-            )
-    return ParsedFile(
-        paper,
-        c["id_line"][i],
-        tuple(
-            Problem(path, line, field, message, sev)
-            for line, field, message, sev in c["problems"][i]
-        ),
-        c["invalid_id"][i],
-        stamp,
-    )
-
-
-@functools.lru_cache(maxsize=8192)
-def _date(ordinal: int) -> dt.date:
-    return dt.date.fromordinal(ordinal)
+    return STAMP.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def _merge_seen(
-    hits: list[str], rows: array.array[int], stamps: bytes, fresh: _Spill | None
+    hits: list[str], rows: array.array[int], stamps: bytes, fresh: _Spill
 ) -> tuple[list[str], bytes, array.array[int]]:
     """The files of a load in path order, their stamps packed, and where each one's row
     is: ``hits`` (in path order; ``rows`` their rows in the old file, ``stamps`` theirs)
     and the ``fresh`` ones it parsed (spilled row ``k`` as ``-1 - k``). Every stamp kept
     is a real one: a racy or unreadable file is not kept."""
-    order = fresh.order() if fresh is not None else range(0)
-    names = fresh.paths if fresh is not None else []
-    fresh_stamps = fresh.stamps if fresh is not None else b""
+    order, names, fresh_stamps = fresh.order(), fresh.paths, fresh.stamps
     out: list[str] = []
     packed = bytearray()
     sources = array.array("q")
-    size, i, j = _STAMP.size, 0, 0
+    size, i, j = STAMP.size, 0, 0
     while i < len(hits) or j < len(order):
         if j == len(order) or (i < len(hits) and hits[i] < names[order[j]]):
             out.append(hits[i])
@@ -520,7 +212,7 @@ class PaperCache:
             pass
         except OSError as exc:
             log.warning("paper cache %s unreadable, parsing every file: %s", self.path, exc)
-        except _DECODE_ERRORS:  # DamagedCache is a ValueError
+        except DECODE_ERRORS:  # DamagedCache is a ValueError
             log.warning("paper cache %s is damaged; it will be rewritten", self.path)
         src.close()
         return None
@@ -552,7 +244,7 @@ class PaperCache:
             return None, stamp
         try:
             parsed = disk.parsed(i)
-        except (OSError, *_DECODE_ERRORS):
+        except (OSError, *DECODE_ERRORS):
             log.warning("paper cache %s is damaged; it will be rewritten", self.path)
             self._close_disk()
             self._forget_hits()  # their rows cannot be read again: parsed at the next load
@@ -573,15 +265,15 @@ class PaperCache:
         """Remember ``parsed`` for ``path`` as it was at ``stamp`` (taken before reading it)."""
         self._dirty = True
         self._parsed += 1
-        if stamp is None or _STAMP.unpack(stamp)[1] > time.time_ns() - int(RACY_SECONDS * 1e9):
+        if stamp is None or STAMP.unpack(stamp)[1] > time.time_ns() - int(RACY_SECONDS * 1e9):
             return
-        self._fresh.add(path, stamp, _row(parsed))
+        self._fresh.add(path, stamp, row_of(parsed))
 
     def all_unchanged(self, paths: list[str]) -> bool:
         """Whether ``paths`` are exactly the files of the last load, none changed since."""
         if paths != self._seen:
             return False
-        size, stamps = _STAMP.size, self._seen_stamps
+        size, stamps = STAMP.size, self._seen_stamps
         return all(
             _stamp(path) == stamps[i * size : (i + 1) * size] for i, path in enumerate(paths)
         )
@@ -593,7 +285,7 @@ class PaperCache:
         i = bisect.bisect_left(seen, path)
         if stamp is None or i == len(seen) or seen[i] != path:
             return False
-        size = _STAMP.size
+        size = STAMP.size
         return self._seen_stamps[i * size : (i + 1) * size] == stamp
 
     #: After parsing at least this many files (and writing the cache), the store loads
@@ -635,7 +327,7 @@ class PaperCache:
                 return
             try:
                 self._write(self._seen, self._seen_stamps, sources, disk, fresh)
-            except _DECODE_ERRORS:  # the old file, read again (OSError is the new one's)
+            except DECODE_ERRORS:  # the old file, read again (OSError is the new one's)
                 log.warning("paper cache %s is damaged; it will be rewritten", self.path)
                 names, packed, sources = _merge_seen([], array.array("q"), b"", fresh)
                 self._write(names, packed, sources, None, fresh)
@@ -658,8 +350,8 @@ class PaperCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with tmp.open("wb") as out, tempfile.TemporaryFile(dir=self.path.parent) as body:
-                newest = _write_rows(body, paths, sources, disk, fresh)
-                _write_head(out, self.key, _COLUMNS, len(paths), newest, paths, packed)
+                newest = write_rows(body, paths, sources, disk, fresh.row)
+                write_head(out, self.key, COLUMNS, len(paths), newest, paths, packed)
                 body.seek(0)
                 shutil.copyfileobj(body, out, 1 << 16)
             os.replace(tmp, self.path)
@@ -668,32 +360,3 @@ class PaperCache:
             log.warning("cannot write paper cache %s: %s", self.path, exc)
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-
-
-def _write_rows(
-    out: BinaryIO,
-    paths: list[str],
-    sources: array.array[int],
-    disk: ColumnReader | None,
-    fresh: _Spill,
-) -> int:
-    """The chunks of the file (see :meth:`PaperCache._write`); the newest paper's date."""
-    width, date_at = len(_ROW_COLUMNS), _ROW_COLUMNS.index("date")
-    newest = 0
-    for start in range(0, len(paths), CHUNK):
-        columns: list[list[Any]] = [[] for _ in range(width + len(_TEXTS))]
-        for k in range(start, min(start + CHUNK, len(paths))):
-            source = sources[k]
-            if source >= 0:
-                assert disk is not None
-                row = disk.row(source)
-            else:
-                row = fresh.row(-1 - source)
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
-            date = row[date_at]
-            if isinstance(date, int) and date > newest:
-                newest = date
-        _write_blob(out, tuple(columns[:width]))
-        _write_blob(out, tuple(columns[width:]))
-    return newest
