@@ -16,7 +16,7 @@ from conftest import write
 from digestbot.content.cache import PaperCache
 from digestbot.content.store import RECENT_WEEKS, ContentStore
 from digestbot.models import Language, Paper, PaperHead
-from digestbot.search.index import fingerprint
+from digestbot.search.tables import fingerprint
 from digestbot.service import Service
 from digestbot.settings import load_settings
 from digestbot.web.app import create_app

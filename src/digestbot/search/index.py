@@ -56,13 +56,13 @@ index alone. An index written with other budgets is started afresh, as is one fr
 schema version.
 
 The file lives beside the content store's parse cache, ``<content>/.cache/search.sqlite3``
-(``INDEX_FILE_NAME``).
+(``INDEX_FILE_NAME``). Its tables, and the row each paper puts in them, are
+:mod:`digestbot.search.tables`'s.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import sqlite3
@@ -74,19 +74,34 @@ from types import TracebackType
 from typing import Final
 
 from digestbot.errors import DigestbotError
-from digestbot.models import Links, Paper, PaperHead
+from digestbot.models import Paper, PaperHead
 from digestbot.render.context import PaperCard
 from digestbot.search.query import (
-    WORDS_TOKENIZER,
-    cjk_sequence,
-    grams,
     is_cjk,
-    nfkc,
     parse_query,
     term_expr,
     word_able,
-    word_text,
     words_expr,
+)
+from digestbot.search.tables import (
+    CARD_COLUMNS,
+    FTS_TABLES,
+    HIT_COLUMNS,
+    MERGED,
+    META_COLUMNS,
+    SCHEMA,
+    SEQ_MAX,
+    TABLES,
+    TEXT_COLUMNS,
+    TITLE_COLUMNS,
+    TWORDS_COLUMNS,
+    WORDS_COLUMNS,
+    add_vocab,
+    fingerprint,
+    links_text,
+    rank_base,
+    row_of,
+    words_row,
 )
 
 #: The index file's name inside the content store's cache folder (``<content>/.cache``).
@@ -136,57 +151,6 @@ EMPTY_RESULT: Final = SearchResult([], 0)
 
 # -- the index --------------------------------------------------------------------------
 
-_TEXT_COLUMNS = (
-    "title_en, title_zh, summary_en, summary_zh, authors, tags, arxiv_id, title_grams, body_grams"
-)
-_TITLE_COLUMNS = "title_en, title_zh, arxiv_id, title_grams"
-_WORDS_COLUMNS = "title_words, title_grams, title_seq, body_words, body_grams, body_seq"
-_TWORDS_COLUMNS = "words, grams, seq"
-_SCHEMA = (
-    """CREATE TABLE papers (
-        rowid INTEGER PRIMARY KEY,
-        arxiv_id TEXT NOT NULL UNIQUE,
-        fingerprint BLOB NOT NULL,
-        title_en TEXT NOT NULL,
-        title_zh TEXT NOT NULL,
-        date INTEGER NOT NULL,
-        score INTEGER NOT NULL,
-        links TEXT NOT NULL
-    )""",
-    # apart from papers, which sync reads whole at every start: a card is ~1 KB
-    """CREATE TABLE cards (
-        rowid INTEGER PRIMARY KEY,
-        title_en TEXT NOT NULL,
-        title_zh TEXT NOT NULL,
-        summary_en TEXT NOT NULL,
-        summary_zh TEXT NOT NULL,
-        tags TEXT NOT NULL,
-        urls TEXT NOT NULL
-    )""",
-    "CREATE TABLE card_budgets (zh_chars INTEGER NOT NULL, en_words INTEGER NOT NULL)",
-    f"CREATE VIRTUAL TABLE papers_fts USING fts5({_TEXT_COLUMNS}, tokenize = 'trigram')",
-    f"CREATE VIRTUAL TABLE titles_fts USING fts5({_TITLE_COLUMNS}, tokenize = 'trigram')",
-    # contentless: its text is derived from papers_fts's, which a removal reads back
-    f"CREATE VIRTUAL TABLE words_fts USING fts5({_WORDS_COLUMNS}, content = '', "
-    f'tokenize = "{WORDS_TOKENIZER}")',
-    # the titles' part of it alone, for the title tier (shorter lists, no column filter)
-    f"CREATE VIRTUAL TABLE twords_fts USING fts5({_TWORDS_COLUMNS}, content = '', "
-    f'tokenize = "{WORDS_TOKENIZER}")',
-    "CREATE TABLE vocab (word TEXT PRIMARY KEY) WITHOUT ROWID",
-    "CREATE VIRTUAL TABLE vocab_fts USING fts5(word, tokenize = 'trigram')",
-)
-#: The tables a removed paper leaves by rowid (words_fts is told its old text instead).
-_FTS_TABLES = ("papers_fts", "titles_fts")
-_MERGED = (*_FTS_TABLES, "words_fts", "twords_fts", "vocab_fts")
-_TABLES = frozenset({"papers", "cards", "card_budgets", *_MERGED, "vocab"})
-_META_COLUMNS = "rowid, arxiv_id, fingerprint, title_en, title_zh, date, score, links"
-_CARD_COLUMNS = "rowid, title_en, title_zh, summary_en, summary_zh, tags, urls"
-#: What a hit reads: the listing, then the card.
-_HIT_COLUMNS = (
-    "p.arxiv_id, p.title_en, p.title_zh, p.date, p.score, c.title_en, c.title_zh, "
-    "c.summary_en, c.summary_zh, c.tags, c.urls FROM papers p JOIN cards c ON c.rowid = p.rowid"
-)
-
 #: SQLite's page cache: large while building the index, small for queries (it is resident
 #: memory of a long-running process; the file's pages stay in the OS cache either way).
 _BUILD_CACHE_KIB = 64 * 1024
@@ -196,147 +160,6 @@ _MAX_EXPANSION = 100
 #: The title tier's ordering (a bm25 over the title text, without the document frequency
 #: FTS5's bm25 scans every holder of a term for): term-frequency saturation, length weight.
 _K1, _B = 1.2, 0.75
-
-# Rowid = (upvotes desc, date desc, sequence): FTS5's natural rowid order is our static rank.
-_SCORE_BITS, _DAY_BITS, _SEQ_BITS = 20, 20, 16
-_SCORE_MAX = (1 << _SCORE_BITS) - 1
-_DAY_MAX = (1 << _DAY_BITS) - 1
-_SEQ_MAX = (1 << _SEQ_BITS) - 1
-
-
-def _rank_base(paper: PaperHead) -> int:
-    score = _SCORE_MAX - min(max(paper.score, 0), _SCORE_MAX)
-    day = _DAY_MAX - min(paper.date.toordinal(), _DAY_MAX)
-    return ((score << _DAY_BITS) | day) << _SEQ_BITS
-
-
-def fingerprint(paper: PaperHead) -> bytes:
-    """A digest of everything the index holds about ``paper``: changes when any of it does.
-
-    The summaries count through ``paper.summary_digest``, so a paper held without them (a
-    ``PaperHead``, see ``ContentStore.recent_weeks``) has the same fingerprint as whole."""
-    parts = (
-        paper.arxiv_id,
-        paper.title_en,
-        paper.title_zh,
-        paper.summary_digest.hex(),
-        "\x1e".join(paper.authors),
-        "\x1e".join(paper.tags),
-        paper.date.isoformat(),
-        str(paper.score),
-    )
-    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).digest()
-
-
-@dataclass(frozen=True, slots=True)
-class _Row:
-    """What one paper puts in each table."""
-
-    meta: tuple[int | str | bytes, ...]
-    card: tuple[int | str, ...]
-    text: tuple[int | str, ...]
-    titles: tuple[int | str, ...]
-    words: tuple[int | str, ...]
-
-
-def _links_text(links: Links) -> str:
-    """A paper's links as the ``links`` column holds them: JSON [code, project, hf]."""
-    return json.dumps([links.code, links.project, links.hf], ensure_ascii=False)
-
-
-def _row(rowid: int, paper: Paper, *, zh_chars: int, en_words: int) -> _Row:
-    title_en, title_zh = nfkc(paper.title_en), nfkc(paper.title_zh)
-    summary_en, summary_zh = nfkc(paper.summary_en), nfkc(paper.summary_zh)
-    authors, tags = nfkc(", ".join(paper.authors)), nfkc(" ".join(paper.tags))
-    title_grams = grams(title_en, title_zh)
-    body_grams = grams(summary_en, summary_zh, authors, tags)
-    card = PaperCard.of(paper, zh_chars=zh_chars, en_words=en_words)
-    meta = (
-        rowid,
-        paper.arxiv_id,
-        fingerprint(paper),
-        paper.title_en,
-        paper.title_zh,
-        paper.date.toordinal(),
-        paper.score,
-        _links_text(paper.links),
-    )
-    shown = (
-        rowid,
-        card.title_en,
-        card.title_zh,
-        card.summary_en,
-        card.summary_zh,
-        json.dumps(card.tags, ensure_ascii=False),
-        json.dumps(card.links, ensure_ascii=False),
-    )
-    text = (
-        rowid,
-        title_en,
-        title_zh,
-        summary_en,
-        summary_zh,
-        authors,
-        tags,
-        paper.arxiv_id,
-        title_grams,
-        body_grams,
-    )
-    titles = (rowid, title_en, title_zh, paper.arxiv_id, title_grams)
-    return _Row(meta, shown, text, titles, _words_row(text))
-
-
-def _words_row(text: Sequence[int | str]) -> tuple[int | str, ...]:
-    """The word index's row, from the trigram index's (``_Row.text``, or one read back)."""
-    rowid, title_en, title_zh, summary_en, summary_zh, authors, tags, arxiv_id, tg, bg = text
-    assert isinstance(title_en, str) and isinstance(title_zh, str) and isinstance(arxiv_id, str)
-    body = [str(summary_en), str(summary_zh), str(authors), str(tags)]
-    return (
-        rowid,
-        word_text(title_en, title_zh, arxiv_id),
-        tg,
-        cjk_sequence(title_en, title_zh),
-        word_text(*body),
-        bg,
-        cjk_sequence(*body),
-    )
-
-
-def _add_vocab(
-    conn: sqlite3.Connection, words: Sequence[tuple[int | str, ...]], *, every: bool
-) -> None:
-    """Put the words of ``words`` (rows of words_fts) of three letters or more in the
-    vocabulary, as words_fts's own tokenizer cut and folded them.
-
-    ``every``: the rows are all of words_fts, whose own token list is read; otherwise they
-    are tokenized again in a scratch table. Words of removed papers stay: a word no paper
-    holds adds a term that matches nothing."""
-    source = "main, words_fts"
-    if not every:
-        conn.execute(
-            "CREATE VIRTUAL TABLE temp.new_words USING fts5(title_words, body_words, "
-            f"""content = '', tokenize = "{WORDS_TOKENIZER}")"""
-        )
-        conn.executemany(
-            "INSERT INTO temp.new_words (title_words, body_words) VALUES (?, ?)",
-            ((row[1], row[4]) for row in words),
-        )
-        source = "temp, new_words"
-    conn.execute(f"CREATE VIRTUAL TABLE temp.new_vocab USING fts5vocab({source}, 'row')")
-    try:
-        # one pass over the token list (it reads every word's list of papers), kept aside
-        # for the two tables that take the new words
-        conn.execute(
-            "CREATE TEMP TABLE new_terms AS SELECT term FROM temp.new_vocab "
-            "WHERE length(term) >= 3 AND term NOT IN (SELECT word FROM vocab)"
-        )
-        conn.execute("INSERT INTO vocab (word) SELECT term FROM temp.new_terms")
-        conn.execute("INSERT INTO vocab_fts (word) SELECT term FROM temp.new_terms")
-    finally:
-        conn.execute("DROP TABLE IF EXISTS temp.new_terms")
-        conn.execute("DROP TABLE temp.new_vocab")
-        if not every:
-            conn.execute("DROP TABLE temp.new_words")
 
 
 class SearchIndexError(DigestbotError):
@@ -408,9 +231,9 @@ class SearchIndex:
         try:
             ok = conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-            ok = ok and names >= _TABLES
+            ok = ok and names >= TABLES
             # a file of this version written while its columns were still changing
-            for table, expected in (("papers", _META_COLUMNS), ("cards", _CARD_COLUMNS)):
+            for table, expected in (("papers", META_COLUMNS), ("cards", CARD_COLUMNS)):
                 columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
                 ok = ok and ", ".join(columns) == expected
             ok = ok and conn.execute("SELECT zh_chars, en_words FROM card_budgets").fetchall() == [
@@ -431,16 +254,16 @@ class SearchIndex:
             conn.execute("PRAGMA synchronous = OFF")
             conn.execute(f"PRAGMA cache_size = -{_BUILD_CACHE_KIB}")
             conn.execute("BEGIN")
-            for statement in _SCHEMA:
+            for statement in SCHEMA:
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO card_budgets (zh_chars, en_words) VALUES (?, ?)",
                 (self.zh_chars, self.en_words),
             )
-            for table in _MERGED:  # no merging while loading: one merge at the end
+            for table in MERGED:  # no merging while loading: one merge at the end
                 conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('automerge', 0)")
             self._insert(conn, papers, empty=True)
-            for table in _MERGED:
+            for table in MERGED:
                 conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
                 conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('automerge', 4)")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -557,7 +380,7 @@ class SearchIndex:
                     continue
                 seen += 1
                 # the fingerprint covers all but the links, which only the card shows
-                if fp != fingerprint(paper) or links != _links_text(paper.links):
+                if fp != fingerprint(paper) or links != links_text(paper.links):
                     changed.append(paper)
                     removed.append(rowid)
             if seen == 0 and gone == 0:
@@ -577,21 +400,21 @@ class SearchIndex:
                     chunk = removed[start : start + 500]
                     marks = ",".join("?" * len(chunk))
                     old = conn.execute(
-                        f"SELECT rowid, {_TEXT_COLUMNS} FROM papers_fts WHERE rowid IN ({marks})",
+                        f"SELECT rowid, {TEXT_COLUMNS} FROM papers_fts WHERE rowid IN ({marks})",
                         chunk,
                     ).fetchall()
-                    gone_words = [_words_row(row) for row in old]
+                    gone_words = [words_row(row) for row in old]
                     conn.executemany(  # a contentless table forgets a row given its text
-                        f"INSERT INTO words_fts (words_fts, rowid, {_WORDS_COLUMNS}) "
+                        f"INSERT INTO words_fts (words_fts, rowid, {WORDS_COLUMNS}) "
                         f"VALUES ('delete', ?{', ?' * 6})",
                         gone_words,
                     )
                     conn.executemany(
-                        f"INSERT INTO twords_fts (twords_fts, rowid, {_TWORDS_COLUMNS}) "
+                        f"INSERT INTO twords_fts (twords_fts, rowid, {TWORDS_COLUMNS}) "
                         "VALUES ('delete', ?, ?, ?, ?)",
                         [row[:4] for row in gone_words],
                     )
-                    for table in ("papers", "cards", *_FTS_TABLES):
+                    for table in ("papers", "cards", *FTS_TABLES):
                         conn.execute(f"DELETE FROM {table} WHERE rowid IN ({marks})", chunk)
                 self._insert(conn, wholes(changed), empty=False)
             except BaseException:
@@ -603,53 +426,54 @@ class SearchIndex:
     def _insert(self, conn: sqlite3.Connection, papers: Iterable[Paper], *, empty: bool) -> None:
         budgets = {"zh_chars": self.zh_chars, "en_words": self.en_words}
         rows = [
-            _row(rowid, p, **budgets) for rowid, p in self._assign_rowids(conn, papers, empty=empty)
+            row_of(rowid, p, **budgets)
+            for rowid, p in self._assign_rowids(conn, papers, empty=empty)
         ]
         conn.executemany(
-            f"INSERT INTO papers ({_META_COLUMNS}) VALUES (?{', ?' * 7})",
+            f"INSERT INTO papers ({META_COLUMNS}) VALUES (?{', ?' * 7})",
             (row.meta for row in rows),
         )
         conn.executemany(
-            f"INSERT INTO cards ({_CARD_COLUMNS}) VALUES (?{', ?' * 6})",
+            f"INSERT INTO cards ({CARD_COLUMNS}) VALUES (?{', ?' * 6})",
             (row.card for row in rows),
         )
         conn.executemany(
-            f"INSERT INTO papers_fts (rowid, {_TEXT_COLUMNS}) VALUES (?{', ?' * 9})",
+            f"INSERT INTO papers_fts (rowid, {TEXT_COLUMNS}) VALUES (?{', ?' * 9})",
             (row.text for row in rows),
         )
         conn.executemany(
-            f"INSERT INTO titles_fts (rowid, {_TITLE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            f"INSERT INTO titles_fts (rowid, {TITLE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
             (row.titles for row in rows),
         )
         conn.executemany(
-            f"INSERT INTO words_fts (rowid, {_WORDS_COLUMNS}) VALUES (?{', ?' * 6})",
+            f"INSERT INTO words_fts (rowid, {WORDS_COLUMNS}) VALUES (?{', ?' * 6})",
             (row.words for row in rows),
         )
         conn.executemany(
-            f"INSERT INTO twords_fts (rowid, {_TWORDS_COLUMNS}) VALUES (?, ?, ?, ?)",
+            f"INSERT INTO twords_fts (rowid, {TWORDS_COLUMNS}) VALUES (?, ?, ?, ?)",
             (row.words[:4] for row in rows),
         )
-        _add_vocab(conn, [row.words for row in rows], every=empty)
+        add_vocab(conn, [row.words for row in rows], every=empty)
 
     @staticmethod
     def _assign_rowids(
         conn: sqlite3.Connection, papers: Iterable[Paper], *, empty: bool
     ) -> Iterator[tuple[int, Paper]]:
         """Rowids in (upvotes desc, date desc) order, each unique within its (upvotes, day)."""
-        ordered = sorted(papers, key=lambda p: (_rank_base(p), p.arxiv_id))
+        ordered = sorted(papers, key=lambda p: (rank_base(p), p.arxiv_id))
         next_seq: dict[int, int] = {}
         for paper in ordered:
-            base = _rank_base(paper)
+            base = rank_base(paper)
             seq = next_seq.get(base)
             if seq is None:
                 seq = 0
                 if not empty:
                     top = conn.execute(
                         "SELECT max(rowid) FROM papers WHERE rowid BETWEEN ? AND ?",
-                        (base, base + _SEQ_MAX),
+                        (base, base + SEQ_MAX),
                     ).fetchone()[0]
                     seq = 0 if top is None else top - base + 1
-            if seq > _SEQ_MAX:
+            if seq > SEQ_MAX:
                 seq = SearchIndex._free_seq(conn, base)
             next_seq[base] = seq + 1
             yield base + seq, paper
@@ -659,14 +483,14 @@ class SearchIndex:
         used = {
             row[0] - base
             for row in conn.execute(
-                "SELECT rowid FROM papers WHERE rowid BETWEEN ? AND ?", (base, base + _SEQ_MAX)
+                "SELECT rowid FROM papers WHERE rowid BETWEEN ? AND ?", (base, base + SEQ_MAX)
             )
         }
-        for seq in range(_SEQ_MAX + 1):
+        for seq in range(SEQ_MAX + 1):
             if seq not in used:
                 return seq
         raise SearchIndexError(
-            f"more than {_SEQ_MAX + 1} papers share one date and one upvote count"
+            f"more than {SEQ_MAX + 1} papers share one date and one upvote count"
         )
 
     # -- reading ----------------------------------------------------------------------------
@@ -685,7 +509,7 @@ class SearchIndex:
 
     def _by_id(self, arxiv_id: str, limit: int, offset: int) -> SearchResult:
         rows = self._conn.execute(
-            f"SELECT {_HIT_COLUMNS} WHERE p.arxiv_id = ?",
+            f"SELECT {HIT_COLUMNS} WHERE p.arxiv_id = ?",
             (arxiv_id,),
         ).fetchall()
         hits = [_hit(row) for row in rows]
@@ -794,7 +618,7 @@ class SearchIndex:
         rows = {
             row[0]: row[1:]
             for row in self._conn.execute(
-                f"SELECT p.rowid, {_HIT_COLUMNS} WHERE p.rowid IN ({marks})",
+                f"SELECT p.rowid, {HIT_COLUMNS} WHERE p.rowid IN ({marks})",
                 list(rowids),
             )
         }
