@@ -72,6 +72,7 @@ COLUMNS: Final = (
 #: (None for a row stored without them); a reader keeps only the rows it holds whole, so a
 #: start-up never builds the summaries of the whole back catalogue, not even for a moment.
 TEXTS: Final = ("summary_en", "summary_zh", "abstract")
+ROW_COLUMNS: Final = COLUMNS[2:]  # what a row chunk holds (path and stamp come first)
 CHUNK: Final = 2048
 
 
@@ -123,9 +124,9 @@ def _read_blob(src: BinaryIO, size: int) -> Any:
 
 def write_columns(out: BinaryIO, key: str, columns: dict[str, list[Any]]) -> None:
     """Write ``columns`` (emptied as it goes) under ``key``: the header, the ``path`` and
-    ``stamp`` columns whole, then per ``CHUNK`` rows one blob of the other columns' slices
-    and one of the long text (``TEXTS``). The save streams its rows instead
-    (:meth:`PaperCache.save`); this writes any columns, for tests of a broken file."""
+    ``stamp`` columns, then per ``CHUNK`` rows one blob of the other columns' slices and
+    one of the long text (``TEXTS``). A save streams its rows instead (``write_rows``);
+    this writes any columns given, for tests of a broken file."""
     paths = columns.get("path")
     rows = len(paths) if isinstance(paths, list) else 0
     texts = [columns.pop(name, None) for name in TEXTS]
@@ -161,9 +162,6 @@ def _part(column: Any, start: int, stop: int) -> Any:
     if isinstance(column, list):
         return column[start:stop]
     return [None] * (stop - start) if column is None else column
-
-
-ROW_COLUMNS: Final = COLUMNS[2:]  # what a row chunk holds (path and stamp come first)
 
 
 class ColumnReader:
