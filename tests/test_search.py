@@ -699,3 +699,21 @@ def test_an_index_sync_that_failed_is_retried_though_no_file_changed(
         assert service.build_index() == 0 and calls == [9]
     finally:
         service.index.close()
+
+
+def test_a_chinese_title_does_not_count_against_an_english_term() -> None:
+    # two English titles of one length holding the term once: the one with more upvotes
+    # first, whether or not it also has a Chinese title (measured as one text with its
+    # English title, the longer text ranked it last)
+    day = dt.date(2024, 4, 16)
+    papers = [
+        Paper(
+            "2404.00001", "Feedback attention is memory", day, score=31, title_zh="反馈注意力即记忆"
+        ),
+        Paper("2404.00002", "Latent memory attention loops", day, score=0),
+    ]
+    with SearchIndex() as idx:
+        idx.rebuild(papers)
+        assert ids(idx.search("attention", limit=10)) == ["2404.00001", "2404.00002"]
+        # and a Chinese term is measured against the Chinese titles alone
+        assert ids(idx.search("注意力", limit=10)) == ["2404.00001"]

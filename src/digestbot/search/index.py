@@ -586,27 +586,32 @@ class SearchIndex:
         return "papers_fts", expr, "titles_fts", expr
 
     def _title_order(self, rowids: Sequence[int], terms: Sequence[str]) -> list[int]:
-        """``rowids`` (title matches) best first: a bm25 over their titles and ids with
-        every term weighing the same; ties by rowid (upvotes, then newest)."""
+        """``rowids`` (title matches) best first: a bm25 over each title (the English one
+        with the id, and the Chinese one), each against its own average length, summed,
+        every term weighing the same; ties by rowid (upvotes, then newest). A paper's
+        Chinese title thus never counts against it for an English term, as it did when
+        both titles were measured as one text."""
         if not rowids:
             return []
         marks = ",".join("?" * len(rowids))
-        texts = {  # as stored: NFKC would cost more than the ordering (full-width colons)
-            rowid: f"{title_en} {title_zh} {arxiv_id}".lower()
+        # the titles as stored: NFKC would cost more than the ordering (full-width colons)
+        fields: dict[int, tuple[str, str]] = {
+            rowid: (f"{title_en} {arxiv_id}".lower(), title_zh.lower())
             for rowid, title_en, title_zh, arxiv_id in self._conn.execute(
                 f"SELECT rowid, title_en, title_zh, arxiv_id FROM papers WHERE rowid IN ({marks})",
                 list(rowids),
             )
         }
-        average = sum(map(len, texts.values())) / max(len(texts), 1) or 1.0
+        count = max(len(fields), 1)
+        averages = [sum(len(f[i]) for f in fields.values()) / count or 1.0 for i in (0, 1)]
 
         def score(rowid: int) -> float:
-            text = texts.get(rowid, "")
-            norm = _K1 * (1 - _B + _B * len(text) / average)
             total = 0.0
-            for term in terms:
-                tf = text.count(term)
-                total += tf * (_K1 + 1) / (tf + norm)
+            for text, average in zip(fields.get(rowid, ("", "")), averages, strict=True):
+                norm = _K1 * (1 - _B + _B * len(text) / average)
+                for term in terms:
+                    tf = text.count(term)
+                    total += tf * (_K1 + 1) / (tf + norm)
             return total
 
         return sorted(rowids, key=lambda rowid: (-score(rowid), rowid))
