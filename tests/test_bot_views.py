@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from digestbot.bot import views
-from digestbot.delivery.ledger import IssueRecord
+from digestbot.delivery.issuebook import IssueRecord
 from digestbot.models import Language, Links, Paper, Status
 from digestbot.render.telegram import check_telegram_html, visible_text
 from digestbot.reports import PublishReport, StatusReport

@@ -13,7 +13,8 @@ from conftest import require_corpus, write
 from digestbot.cli import main
 from digestbot.content.store import ContentStore
 from digestbot.db.engine import make_engine
-from digestbot.delivery.ledger import IssueRecord, Ledger
+from digestbot.delivery.issuebook import IssueRecord
+from digestbot.delivery.ledger import Ledger
 from digestbot.errors import WeekError
 from digestbot.models import Status
 from digestbot.sources.markdown import parse_post, post_week

@@ -24,7 +24,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from conftest import write
 from digestbot.content.store import Snapshot
 from digestbot.db.engine import make_engine
-from digestbot.delivery.ledger import IssueRecord
+from digestbot.delivery.issuebook import IssueRecord
 from digestbot.models import Channel, Language
 from digestbot.service import Service
 from digestbot.settings import load_settings

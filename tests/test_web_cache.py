@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from conftest import write
 from digestbot.cli import main
-from digestbot.delivery.ledger import IssueRecord
+from digestbot.delivery.issuebook import IssueRecord
 from digestbot.service import Service
 from digestbot.settings import load_settings
 from digestbot.web.app import create_app

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from digestbot.content.snapshot import Problem
-from digestbot.delivery.ledger import IssueRecord
+from digestbot.delivery.issuebook import IssueRecord
 from digestbot.models import Destination
 from digestbot.summarize.coverage import WeekCoverage
 

@@ -24,7 +24,8 @@ from digestbot.content.store import ContentStore, Snapshot, trim_heap
 from digestbot.db.engine import answers, at_head, upgrade, upgrade_in_child
 from digestbot.db.mail_limits import ConfirmationMailLimits
 from digestbot.db.repositories import BotUsers, ChatMigrations, SchedulerRuns
-from digestbot.delivery.ledger import Delivery, IssueRecord, Ledger
+from digestbot.delivery.issuebook import IssueRecord
+from digestbot.delivery.ledger import Delivery, Ledger
 from digestbot.delivery.mailer import Mailer
 from digestbot.delivery.publisher import DrainStats, Publisher
 from digestbot.delivery.ratelimit import RateLimiter

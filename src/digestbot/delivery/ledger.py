@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from digestbot.db.tables import UNFINISHED, deliveries, issues, personal_picks, subscribers
 from digestbot.db.upsert import insert_or_ignore
+from digestbot.delivery.issuebook import IssueBook, IssueRecord, issue_record, new_issue
 from digestbot.models import Channel, Destination, Issue, Language
 
 log = logging.getLogger("digestbot.delivery")
@@ -120,20 +120,6 @@ def _by_parts(items: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
 
 
 @dataclass(frozen=True, slots=True)
-class IssueRecord:
-    id: int
-    week: str
-    title_zh: str
-    title_en: str
-    paper_ids: tuple[str, ...]
-    status: str
-    channels: frozenset[str]
-    source: str
-    created_at: dt.datetime
-    published_at: dt.datetime | None
-
-
-@dataclass(frozen=True, slots=True)
 class Delivery:
     """One claimed row: who gets which issue, over which transport, and how far it got."""
 
@@ -158,43 +144,6 @@ class Delivery:
         return Destination(self.channel, self.address, self.lang, self.subscriber_id)
 
 
-def _new_issue(
-    engine: AsyncEngine,
-    issue: Issue,
-    status: str,
-    source: str,
-    created_at: dt.datetime,
-    published_at: dt.datetime | None = None,
-) -> Any:
-    """INSERT the issue row unless its week already has one."""
-    return insert_or_ignore(engine, issues, key=["week"]).values(
-        week=issue.week,
-        title_zh=issue.title_zh,
-        title_en=issue.title_en,
-        paper_ids=json.dumps(list(issue.paper_ids)),
-        status=status,
-        channels="",
-        source=source,
-        created_at=created_at,
-        published_at=published_at,
-    )
-
-
-def _issue(row: Any) -> IssueRecord:
-    return IssueRecord(
-        id=row.id,
-        week=row.week,
-        title_zh=row.title_zh,
-        title_en=row.title_en,
-        paper_ids=tuple(json.loads(row.paper_ids)),
-        status=row.status,
-        channels=frozenset(c for c in row.channels.split(",") if c),
-        source=row.source,
-        created_at=row.created_at,
-        published_at=row.published_at,
-    )
-
-
 def _delivery(row: Any) -> Delivery:
     return Delivery(
         id=row.id,
@@ -212,40 +161,14 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
-class Ledger:
-    """Plans and drains deliveries. Safe for several processes on PostgreSQL (SKIP LOCKED)."""
+class Ledger(IssueBook):
+    """Plans and drains deliveries (and keeps the issues, :class:`IssueBook`). Safe for
+    several processes on PostgreSQL (SKIP LOCKED)."""
 
     def __init__(self, engine: AsyncEngine, lease_seconds: float = 120.0) -> None:
         self.engine = engine
         self.lease = dt.timedelta(seconds=lease_seconds)
         self.dialect = engine.dialect.name
-
-    # -- issues ---------------------------------------------------------------------------
-
-    async def get_issue(self, week: str) -> IssueRecord | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(issues).where(issues.c.week == week))).first()
-        return _issue(row) if row else None
-
-    async def list_issues(self, *, published_only: bool = True) -> list[IssueRecord]:
-        q = select(issues).order_by(issues.c.week.desc())
-        if published_only:
-            q = q.where(issues.c.status == "published")
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        return [_issue(r) for r in rows]
-
-    async def published_paper_ids(self, before_week: str | None = None) -> set[str]:
-        """Papers carried by issues already planned or published (optionally: earlier weeks)."""
-        q = select(issues.c.paper_ids, issues.c.week)
-        if before_week is not None:
-            q = q.where(issues.c.week != before_week)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        out: set[str] = set()
-        for r in rows:
-            out.update(json.loads(r.paper_ids))
-        return out
 
     async def plan(
         self,
@@ -269,7 +192,7 @@ class Ledger:
         now = utcnow()
         planned = 0
         async with self.engine.begin() as conn:
-            await conn.execute(_new_issue(self.engine, issue, "sending", source, now))
+            await conn.execute(new_issue(self.engine, issue, "sending", source, now))
             row = (await conn.execute(select(issues).where(issues.c.week == issue.week))).one()
             insert = insert_or_ignore(
                 self.engine, deliveries, key=["issue_id", "channel", "address"]
@@ -292,7 +215,7 @@ class Ledger:
                         for (channel, address), ids in picks.items()
                     ],
                 )
-            merged = sorted(set(_issue(row).channels) | set(channels))
+            merged = sorted(set(issue_record(row).channels) | set(channels))
             await conn.execute(
                 update(issues)
                 .where(issues.c.id == row.id)
@@ -301,7 +224,7 @@ class Ledger:
             row = (await conn.execute(select(issues).where(issues.c.id == row.id))).one()
         if planned >= ANALYZE_AFTER:
             await self._analyze()
-        return _issue(row)
+        return issue_record(row)
 
     async def plan_welcome(self, issue_id: int, destination: Destination, transport: str) -> bool:
         """One pending row of an issue already planned or published, for one new subscriber
@@ -349,16 +272,6 @@ class Ledger:
         async with self.engine.connect() as conn:
             await conn.execute(text("ANALYZE deliveries"))
             await conn.commit()
-
-    async def record_published_issue(
-        self, issue: Issue, published_at: dt.datetime, *, source: str
-    ) -> bool:
-        """Record an issue published elsewhere (an imported archive); True if it was new."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                _new_issue(self.engine, issue, "published", source, published_at, published_at)
-            )
-        return bool(result.rowcount)
 
     async def finish_if_done(self, issue_id: int) -> bool:
         """Mark the issue published once no row is pending or sending."""
@@ -722,22 +635,6 @@ class Ledger:
                     )
                 ).scalar_one()
             )
-
-    async def unfinished_issues(self) -> list[IssueRecord]:
-        """Issues still being sent, and published ones with rows left to send (retries
-        queued again, a new subscriber's welcome copy planned by :meth:`plan_welcome`)."""
-        queued = exists().where(
-            deliveries.c.issue_id == issues.c.id, deliveries.c.status.in_([PENDING, SENDING])
-        )
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(issues)
-                    .where(or_(issues.c.status == "sending", queued))
-                    .order_by(issues.c.week)
-                )
-            ).all()
-        return [_issue(r) for r in rows]
 
 
 class LedgerWriter:

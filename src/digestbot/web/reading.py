@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from digestbot.delivery.ledger import IssueRecord
+from digestbot.delivery.issuebook import IssueRecord
 from digestbot.errors import WeekError
 from digestbot.models import Language, Status
 from digestbot.render.context import CardView, card_view, paper_path
