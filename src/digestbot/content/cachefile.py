@@ -122,27 +122,6 @@ def _read_blob(src: BinaryIO, size: int) -> Any:
     return marshal.loads(blob)
 
 
-def write_columns(out: BinaryIO, key: str, columns: dict[str, list[Any]]) -> None:
-    """Write ``columns`` (emptied as it goes) under ``key``: the header, the ``path`` and
-    ``stamp`` columns, then per ``CHUNK`` rows one blob of the other columns' slices and
-    one of the long text (``TEXTS``). A save streams its rows instead (``write_rows``);
-    this writes any columns given, for tests of a broken file."""
-    paths = columns.get("path")
-    rows = len(paths) if isinstance(paths, list) else 0
-    texts = [columns.pop(name, None) for name in TEXTS]
-    dates = columns.get("date")
-    newest = (
-        max((d for d in dates if isinstance(d, int)), default=0) if isinstance(dates, list) else 0
-    )
-    names = tuple(columns)
-    write_head(out, key, names, rows, newest, columns.pop("path", None), columns.pop("stamp", None))
-    rest = [columns.pop(name) for name in list(columns)]
-    for start in range(0, rows, CHUNK):
-        stop = min(start + CHUNK, rows)
-        write_blob(out, tuple(_part(c, start, stop) for c in rest))
-        write_blob(out, tuple(_part(t, start, stop) for t in texts))
-
-
 def write_head(
     out: BinaryIO, key: str, names: tuple[str, ...], rows: int, newest: int, paths: Any, stamps: Any
 ) -> None:
@@ -156,12 +135,6 @@ def write_head(
     else:
         write_blob(out, paths)
     write_blob(out, stamps)
-
-
-def _part(column: Any, start: int, stop: int) -> Any:
-    if isinstance(column, list):
-        return column[start:stop]
-    return [None] * (stop - start) if column is None else column
 
 
 class ColumnReader:

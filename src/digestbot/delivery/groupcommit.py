@@ -103,7 +103,7 @@ class GroupCommit:
             self._open.clear()
         self._tries += 1
         waited = now - self._down_since
-        why = describe(exc)
+        why = _describe(exc)
         if waited >= self.patience:
             self.broken = LedgerUnavailable(
                 f"the database stopped answering ({why}) and was not back within "
@@ -214,7 +214,7 @@ class GroupCommit:
         await self.writer.close()
 
 
-def describe(exc: BaseException) -> str:
+def _describe(exc: BaseException) -> str:
     """An error in one line, for a log line or a message (drivers' errors are long)."""
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
